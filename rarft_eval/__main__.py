@@ -1,0 +1,6 @@
+import sys
+
+from rarft_eval.cli import main
+
+if __name__ == "__main__":  # vLLM spawns processes that re-import the main module
+    sys.exit(main())

