@@ -263,7 +263,9 @@ def run_eval(opts: RunOptions, on_event: Callable[[str, dict], None] | None = No
             missing = [i for i in range(opts.k) if (task.name, p.id, i) not in done]
             base = derive_seed(opts.seed, task.name, p.id)
             for first, n in contiguous_blocks(missing):
-                requests.append(GenerationRequest((task.name, p.id), prompts[(task.name, p.id)].text, first, n, base))
+                requests.append(
+                    GenerationRequest((task.name, p.id), prompts[(task.name, p.id)].text, first, n, base, opts.k)
+                )
 
     n_missing = sum(r.n for r in requests)
     reused = sum(1 for key in done if key[2] < opts.k and key[:2] in prompts)

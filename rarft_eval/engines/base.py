@@ -30,6 +30,7 @@ class GenerationRequest:
     first_index: int  # the block's first sample index
     n: int  # number of samples in the block
     base_seed: int
+    k_total: int = 0  # samples per problem in the run (engines that draw all k at once need it)
 
     @property
     def seed(self) -> int:

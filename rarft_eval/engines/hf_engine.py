@@ -71,7 +71,9 @@ class HFEngine(Engine):
             eos.add(tok.eos_token_id)
         pad = tok.pad_token_id if tok.pad_token_id is not None else next(iter(eos), 0)
         for req in requests:
-            total = req.first_index + req.n  # regenerate from sample 0 so indices keep their draws
+            # draw all k samples of the problem at once (the same batch as the first time) and keep
+            # the requested ones, so every index gets the draw it had in an uninterrupted run
+            total = max(req.k_total, req.first_index + req.n)
             enc = tok(req.prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             prompt_len = enc["input_ids"].shape[1]
             torch.manual_seed(req.base_seed)
