@@ -7,7 +7,8 @@ its own process) for an avg@k run over MATH-500, in a fresh subprocess. Target: 
     .venv/bin/python benchmarks/overhead.py                       # tiny model, defaults below
     .venv/bin/python benchmarks/overhead.py --model Qwen/Qwen3-1.7B --task aime25 -k 32 --max-tokens 4096
 
-Timings exclude engine start-up on both sides (it is the same `LLM(...)` call): the bare side is the
+Each measurement runs in a fresh process (ABBA order), so no engine of an earlier measurement still
+holds a core. Timings exclude engine start-up on both sides (it is the same `LLM(...)` call): the bare side is the
 `LLM.generate` call; the harness side is `run_eval`'s wall time minus its engine construction, so it
 includes prompt rendering, streaming, grading every sample, writing samples.jsonl, metrics and the
 leaderboard.
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,8 +64,15 @@ def harness_run(model: str, task: str, k: int, limit: int, max_tokens: int, resu
     t0 = time.perf_counter()
     result = run_eval(opts, on_event=on_event)
     total = time.perf_counter() - t0
+    end = t0 + total
     engine_start = marks["generation_start"] - marks["engine_start"]
     tokens = sum(m["completion_tokens_total"] for m in result.metrics.values())
+    phases = {
+        "setup (tasks, tokenizer, prompts, grader pool)": marks["engine_start"] - t0,
+        "generation + streaming grading/writing": marks["metrics_start"] - marks["generation_start"],
+        "metrics (clustering, bootstrap), leaderboard": end - marks["metrics_start"],
+    }
+    print("harness phases: " + "; ".join(f"{k}: {v:.2f} s" for k, v in phases.items()))
     return total - engine_start, engine_start, tokens
 
 
@@ -89,6 +98,33 @@ def memory_child(args: argparse.Namespace) -> None:
     print(json.dumps({"peak_rss_mb": peak_kb / 1024}))
 
 
+def _measure_child(args: argparse.Namespace) -> None:
+    """One measurement in a fresh process, so no engine of an earlier measurement still holds a core."""
+    if args.measure == "bare":
+        prompts, seeds = rendered_prompts(args.model, args.task, args.limit, args.k)
+        seconds, tokens = bare_generate(args.model, prompts, seeds, args.k, args.max_tokens)
+        extra = {}
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds, start, tokens = harness_run(args.model, args.task, args.k, args.limit, args.max_tokens, Path(tmp))
+        extra = {"engine_start_s": start}
+    print("RESULT " + json.dumps({"seconds": seconds, "tokens": tokens, **extra}), flush=True)
+
+
+def _spawn(args: argparse.Namespace, what: str) -> dict:
+    cmd = [sys.executable, __file__, "--measure", what, "--model", args.model, "--task", args.task, "-k", str(args.k),
+           "--limit", str(args.limit), "--max-tokens", str(args.max_tokens)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    if out.returncode or not lines:
+        print(f"{what} measurement failed:\n{out.stderr[-3000:]}")
+        sys.exit(1)
+    phases = [l for l in out.stdout.splitlines() if l.startswith("harness phases")]
+    if phases:
+        print("  " + phases[-1])
+    return json.loads(lines[-1][len("RESULT "):])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="model path or id (default: the embedded tiny model)")
@@ -96,12 +132,14 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=8)
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=2, help="measurement pairs, in ABBA order (default: 2)")
     ap.add_argument("--mem-task", default="math500")
     ap.add_argument("--mem-k", type=int, default=32)
     ap.add_argument("--mem-limit", type=int, default=None, help="problems for the memory run (default: all 500)")
     ap.add_argument("--mem-max-tokens", type=int, default=32)
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--measure", choices=["bare", "harness"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.model is None:
         from rarft_eval.testing.tiny_model import ensure_tiny_model
@@ -110,19 +148,27 @@ def main() -> None:
     if args.memory_child:
         memory_child(args)
         return
+    if args.measure:
+        _measure_child(args)
+        return
 
-    prompts, seeds = rendered_prompts(args.model, args.task, args.limit, args.k)
-    bare_s, bare_tokens = bare_generate(args.model, prompts, seeds, args.k, args.max_tokens)
-    with tempfile.TemporaryDirectory() as tmp:
-        harness_s, engine_start_s, harness_tokens = harness_run(
-            args.model, args.task, args.k, args.limit, args.max_tokens, Path(tmp)
-        )
-    overhead = harness_s / bare_s - 1
-    print(f"workload: {args.task} x {len(prompts)} problems, k={args.k}, max_tokens={args.max_tokens}, model={args.model}")
-    print(f"bare LLM.generate:   {bare_s:8.2f} s  {bare_tokens:>9,} tokens  {bare_tokens / bare_s:10,.0f} tok/s")
-    print(f"rarft-eval run:      {harness_s:8.2f} s  {harness_tokens:>9,} tokens  {harness_tokens / harness_s:10,.0f} tok/s"
-          f"  (engine start {engine_start_s:.1f} s excluded)")
-    print(f"ratio harness/bare:  {harness_s / bare_s:.3f}  -> overhead {100 * overhead:+.1f}% (target < 3%)")
+    print(f"workload: {args.task} x {args.limit} problems, k={args.k}, max_tokens={args.max_tokens}, model={args.model}")
+    bare, harness = [], []
+    for i in range(args.repeats):  # ABBA: bare, harness, harness, bare, ...
+        order = ("bare", "harness") if i % 2 == 0 else ("harness", "bare")
+        for what in order:
+            res = _spawn(args, what)
+            (bare if what == "bare" else harness).append(res)
+            print(f"  {what:8s} {res['seconds']:8.2f} s  {res['tokens']:>9,} tokens  "
+                  f"{res['tokens'] / res['seconds']:8,.0f} tok/s")
+    if {r["tokens"] for r in bare + harness} != {bare[0]["tokens"]}:
+        print("warning: the two sides drew different numbers of tokens; the workloads differ")
+    b = statistics.mean(r["seconds"] for r in bare)
+    h = statistics.mean(r["seconds"] for r in harness)
+    print(f"bare LLM.generate:   {b:8.2f} s (mean of {len(bare)})")
+    print(f"rarft-eval run:      {h:8.2f} s (mean of {len(harness)}; engine start "
+          f"{statistics.mean(r['engine_start_s'] for r in harness):.1f} s excluded)")
+    print(f"ratio harness/bare:  {h / b:.3f}  -> overhead {100 * (h / b - 1):+.1f}% (target < 3%)")
     if not args.skip_memory:
         cmd = [sys.executable, __file__, "--memory-child", "--model", args.model, "--mem-task", args.mem_task,
                "--mem-k", str(args.mem_k), "--mem-max-tokens", str(args.mem_max_tokens)]

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from rarft_eval.errors import RarftError
 
-SUBCOMMANDS = ("run", "tasks", "leaderboard")
+SUBCOMMANDS = ("run", "ablate", "compare", "tasks", "leaderboard")
 
 
 def _bool_flag(parser: argparse.ArgumentParser, name: str, default: bool | None, help: str) -> None:
@@ -33,21 +33,21 @@ def _kv(text: str) -> tuple[str, object]:
         return key, value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rarft-eval",
-        description="Evaluate LLMs on competition math with avg@k sampling and retrieval-augmented prompts.",
-        epilog="The bare form `rarft-eval --model M --tasks aime25 -k 32` is the same as `rarft-eval run ...`.",
-    )
-    sub = parser.add_subparsers(dest="command")
-
-    run = sub.add_parser("run", help="evaluate a model on tasks (the default command)")
+def add_run_args(run: argparse.ArgumentParser, ablate: bool = False) -> None:
     g = run.add_argument_group("what to evaluate")
     g.add_argument("--model", help="HF model directory or hub id (default: the embedded tiny model)")
     g.add_argument("--revision", help="model revision (hub branch, tag or commit)")
     g.add_argument("--tokenizer", help="tokenizer path or id if it differs from --model")
     g.add_argument("--tasks", default="aime25", help="comma-separated tasks and groups (default: aime25; `paper` = the paper's four)")
-    g.add_argument("--retriever", default="none", help="demonstration retriever (default: none)")
+    if ablate:
+        g.add_argument("--retrievers", default="none,bm25,semantic",
+                       help="comma-separated retrievers to compare (default: none,bm25,semantic)")
+        g.add_argument("--name", help="ablation name (default: <model>-<tasks>)")
+        g.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    else:
+        g.add_argument("--retriever", default="none", help="demonstration retriever: none, random, bm25, semantic[:MODEL], "
+                       "benefit:CHECKPOINT, oracle:LABELS (default: none)")
+    g.add_argument("--demonstrations", type=int, default=1, help="demonstrations per prompt (default: 1, as the paper)")
     g.add_argument("-k", "--k", type=int, default=32, help="samples per problem (default: 32)")
     g.add_argument("--limit", type=int, help="only the first N problems of each task (smoke runs)")
     s = run.add_argument_group("sampling")
@@ -82,6 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--no-progress", action="store_true")
     o.add_argument("--grader-workers", type=int, help="grading processes (default: CPU count)")
 
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rarft-eval",
+        description="Evaluate LLMs on competition math with avg@k sampling and retrieval-augmented prompts.",
+        epilog="The bare form `rarft-eval --model M --tasks aime25 -k 32` is the same as `rarft-eval run ...`.",
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    add_run_args(sub.add_parser("run", help="evaluate a model on tasks (the default command)"))
+    add_run_args(sub.add_parser("ablate", help="one model over tasks x retrievers, with paired statistics"), ablate=True)
+
+    c = sub.add_parser("compare", help="paired comparison of finished runs on the problems they share")
+    c.add_argument("runs", nargs="+", type=Path, help="run directories; the first is the baseline")
+    c.add_argument("--labels", help="comma-separated labels for the runs")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", type=Path, help="also write the table as JSON here")
+
     t = sub.add_parser("tasks", help="list registered tasks with problem counts and sources")
     t.add_argument("--json", action="store_true")
 
@@ -110,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_tasks(args)
         if args.command == "leaderboard":
             return cmd_leaderboard(args)
+        if args.command == "ablate":
+            return cmd_ablate(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_run(args)
     except RarftError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -187,11 +210,12 @@ def _pct(value: str) -> str:
         return value
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from rarft_eval.runner import RunOptions, run_eval
+def run_options(args: argparse.Namespace):
+    from rarft_eval.runner import RunOptions
 
-    opts = RunOptions(
-        model=args.model, tasks=args.tasks, k=args.k, retriever=args.retriever, engine=args.engine,
+    return RunOptions(
+        model=args.model, tasks=args.tasks, k=args.k, retriever=getattr(args, "retriever", "none"),
+        n_demonstrations=args.demonstrations, engine=args.engine,
         preset=args.preset, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         max_tokens=args.max_tokens, seed=args.seed, limit=args.limit, revision=args.revision,
         tokenizer=args.tokenizer, chat_template=args.chat_template, enable_thinking=args.enable_thinking,
@@ -201,14 +225,51 @@ def cmd_run(args: argparse.Namespace) -> int:
         base_url=args.base_url, served_model=args.served_model, concurrency=args.concurrency,
         engine_args=dict(args.engine_arg), grader_workers=args.grader_workers, progress=not args.no_progress,
     )
-    from rarft_eval.report import ConsoleReporter, print_metrics
 
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rarft_eval.report import ConsoleReporter, print_metrics
+    from rarft_eval.runner import run_eval
+
+    opts = run_options(args)
     reporter = ConsoleReporter(enabled=opts.progress)
     try:
         result = run_eval(opts, on_event=reporter.on_event)
     finally:
         reporter.close()
     print_metrics(result)
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from rarft_eval.ablation import parse_retrievers, run_ablation
+    from rarft_eval.report import ConsoleReporter, print_ablation
+
+    opts = run_options(args)
+    retrievers = parse_retrievers(args.retrievers)
+    reporter = ConsoleReporter(enabled=opts.progress)
+    try:
+        rows, path = run_ablation(opts, retrievers, name=args.name, on_event=reporter.on_event, plot=not args.no_plot)
+    finally:
+        reporter.close()
+    print_ablation(rows, retrievers, path)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rarft_eval.compare import comparison_table, dump, load_run_scores
+    from rarft_eval.report import print_comparison
+
+    if len(args.runs) < 2:
+        raise RarftError("compare needs at least two run directories")
+    labels = args.labels.split(",") if args.labels else [None] * len(args.runs)
+    if len(labels) != len(args.runs):
+        raise RarftError(f"--labels has {len(labels)} labels for {len(args.runs)} runs")
+    runs = [load_run_scores(p, label) for p, label in zip(args.runs, labels)]
+    rows = comparison_table(runs, seed=args.seed)
+    print_comparison(rows)
+    if args.json:
+        dump(rows, args.json)
     return 0
 
 

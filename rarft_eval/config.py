@@ -61,6 +61,7 @@ class RunConfig:
     engine: str
     tasks: list[str]
     retriever: str
+    n_demonstrations: int
     sampling: SamplingConfig
     prompt: PromptOptions
     seed: int

@@ -68,3 +68,54 @@ def print_metrics(result: Any, file: Any = None) -> None:
         )
     console.print(table)
     console.print(f"samples: {result.new_samples} new, {result.reused_samples} reused -> {result.run_dir}")
+
+
+def _p(x: float | None) -> str:
+    return "-" if x is None else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
+
+
+def _diff(row: dict, ref: str) -> str:
+    d = row.get(f"vs_{ref}_diff")
+    if d is None:
+        return "-"
+    lo, hi = row[f"vs_{ref}_ci95_lo"], row[f"vs_{ref}_ci95_hi"]
+    return f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] p={_p(row.get(f'vs_{ref}_permutation_p'))}"
+
+
+def _console() -> Console:
+    console = Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 150)
+    return console
+
+
+def print_ablation(rows: list[dict], retrievers: list[str], path: Any) -> None:
+    table = Table(title="retriever ablation: avg@k ± SE; paired diff vs none / semantic [95% CI] permutation p")
+    for col in ("task", "retriever", "avg@k", "± SE", "vs none", "vs semantic", "leaks excl.", "recall@1"):
+        table.add_column(col, justify="left" if col in ("task", "retriever") else "right")
+    for r in rows:
+        table.add_row(
+            r["task"], r["retriever"], _pct(r["avg@k"]), _pct(r.get("avg@k_se")), _diff(r, "none"),
+            _diff(r, "semantic"), "-" if r.get("excluded_leaks") is None else str(r["excluded_leaks"]),
+            _pct(r.get("recall@1")),
+        )
+    console = _console()
+    console.print(table)
+    console.print(f"table: {path}  plot: {path.with_suffix('.png') if hasattr(path, 'with_suffix') else ''}")
+
+
+def print_comparison(rows: list[dict]) -> None:
+    table = Table(title="paired comparison against the first run (per-problem accuracies)")
+    for col in ("task", "baseline", "run", "n", "baseline avg", "run avg", "diff [95% CI]", "W/L/T", "sign p",
+                "perm. p"):
+        table.add_column(col, justify="left" if col in ("task", "baseline", "run") else "right")
+    for r in rows:
+        lo, hi = r["ci95"]
+        table.add_row(
+            r["task"], r["base"], r["run"], str(r["n_problems"]), _pct(r["mean_a"]), _pct(r["mean_b"]),
+            f"{100 * r['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]", f"{r['wins']}/{r['losses']}/{r['ties']}",
+            _p(r["sign_p"]), _p(r["permutation_p"]) + ("" if r["permutation_exact"] else "*"),
+        )
+    console = _console()
+    console.print(table)
+    console.print("* Monte Carlo permutation p-value (more than 20 problems differ); otherwise exact.")

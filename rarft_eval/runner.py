@@ -10,7 +10,9 @@ import datetime as _dt
 import hashlib
 import os
 import platform
+import queue
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ class RunOptions:
     tasks: str = "aime25"
     k: int = 32
     retriever: str = "none"
+    n_demonstrations: int = 1  # top-k demonstrations per prompt (the paper uses 1)
     engine: str = "vllm"
     preset: str | None = None  # None: the tasks' default preset
     temperature: float | None = None
@@ -172,7 +175,34 @@ def sample_row(
     }
 
 
-def run_eval(opts: RunOptions, on_event: Callable[[str, dict], None] | None = None) -> RunResult:
+class EnginePool:
+    """Keeps engines alive across several runs of one model (an ablation over retrievers starts the
+    engine once). Use as a context manager; engines close at exit."""
+
+    def __init__(self) -> None:
+        self.engines: dict[tuple, Any] = {}
+
+    def get(self, name: str, model: str, kwargs: dict[str, Any]) -> Any:
+        key = (name, model, repr(sorted(kwargs.items(), key=lambda kv: kv[0])))
+        if key not in self.engines:
+            self.engines[key] = make_engine(name, model, **kwargs)
+        return self.engines[key]
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.close()
+        self.engines.clear()
+
+    def __enter__(self) -> "EnginePool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_eval(
+    opts: RunOptions, on_event: Callable[[str, dict], None] | None = None, engines: EnginePool | None = None
+) -> RunResult:
     from rarft_eval.grading import Grader
 
     emit = on_event or (lambda kind, data: None)
@@ -197,6 +227,7 @@ def run_eval(opts: RunOptions, on_event: Callable[[str, dict], None] | None = No
         engine=opts.engine,
         tasks=[t.name for t in tasks],
         retriever=opts.retriever,
+        n_demonstrations=opts.n_demonstrations if opts.retriever != "none" else 0,
         sampling=sampling,
         prompt=prompt_opts,
         seed=opts.seed,
@@ -224,11 +255,13 @@ def run_eval(opts: RunOptions, on_event: Callable[[str, dict], None] | None = No
 
     # prompts
     problems: dict[str, list[Problem]] = {}
+    retrieval_stats: dict[str, dict] = {}
     prompts: dict[tuple[str, str], RenderedPrompt] = {}
     task_info: dict[str, dict] = {}
     for task in tasks:
         probs = task.load_problems(opts.limit)
-        demos = retriever.retrieve(probs, 1 if opts.retriever != "none" else 0)
+        demos = retriever.retrieve(probs, opts.n_demonstrations if opts.retriever != "none" else 0)
+        retrieval_stats[task.name] = dict(getattr(retriever, "last_stats", None) or {})
         problems[task.name] = probs
         for p, d in zip(probs, demos):
             prompts[(task.name, p.id)] = builder.render(p, task.config.prompt, d)
@@ -325,32 +358,47 @@ def run_eval(opts: RunOptions, on_event: Callable[[str, dict], None] | None = No
                     extra=opts.engine_args,
                 )
             emit("engine_start", {"engine": opts.engine})
-            engine = make_engine(opts.engine, model, **engine_kwargs)
+            own_engines = engines is None
+            pool = EnginePool() if own_engines else engines
+            engine = pool.get(opts.engine, model, engine_kwargs)
             try:
                 config_doc["engine"] = engine.info()
                 atomic_write_json(run.config_path, config_doc)
                 by_key = {(t, p.id): p for t, ps in problems.items() for p in ps}
                 emit("generation_start", {"total": n_missing})
                 t0 = time.perf_counter()
-                with run.open_samples() as writer:
-                    for req, comps in engine.generate(requests, sampling):
-                        problem = by_key[req.key]
-                        spec = _spec_for(problem.grade_spec, opts.grader)
-                        verdicts = grader.grade_many([(c.text, problem.answer, spec) for c in comps])
-                        prompt = prompts[req.key]
-                        rows = [
-                            sample_row(problem, prompt, c, req.base_seed + c.sample_index, v)
+
+                def make_rows(req: GenerationRequest, comps: list) -> tuple[list, list]:
+                    problem = by_key[req.key]
+                    spec = _spec_for(problem.grade_spec, opts.grader)
+                    items = [(c.text, problem.answer, spec) for c in comps]
+
+                    def finish(verdicts: list[Verdict]) -> list[dict]:
+                        return [
+                            sample_row(problem, prompts[req.key], c, req.base_seed + c.sample_index, v)
                             for c, v in zip(comps, verdicts)
                         ]
-                        writer.write_rows(rows)
-                        new_tokens += sum(c.completion_tokens for c in comps)
-                        for row in rows:
-                            done[_row_key(row)] = row
-                        emit("progress", {"advance": len(comps), "tokens": new_tokens,
-                                          "elapsed": time.perf_counter() - t0})
+
+                    return items, finish
+
+                def on_rows(rows: list[dict]) -> None:
+                    nonlocal new_tokens
+                    new_tokens += sum(r["completion_tokens"] for r in rows)
+                    for row in rows:
+                        done[_row_key(row)] = row
+                    emit("progress", {"advance": len(rows), "tokens": new_tokens, "elapsed": time.perf_counter() - t0})
+
+                with run.open_samples() as writer:
+                    sink = GradeAndWrite(grader, writer, make_rows, on_rows)
+                    try:
+                        for req, comps in engine.generate(requests, sampling):
+                            sink.put(req, comps)
+                    finally:
+                        sink.close()
                 generation_seconds = time.perf_counter() - t0
             finally:
-                engine.close()
+                if own_engines:
+                    pool.close()
 
         emit("metrics_start", {})
         metrics: dict[str, dict] = {}
@@ -366,6 +414,8 @@ def run_eval(opts: RunOptions, on_event: Callable[[str, dict], None] | None = No
             if generation_seconds and new_tokens:
                 m["tokens_per_second"] = new_tokens / generation_seconds  # run-wide, this invocation
             m["completion_tokens_total"] = task_tokens
+            if retrieval_stats.get(task.name):
+                m["retrieval"] = retrieval_stats[task.name]
             metrics[task.name] = m
 
     summary = {
@@ -387,6 +437,57 @@ def run_eval(opts: RunOptions, on_event: Callable[[str, dict], None] | None = No
         _leaderboard_row(config, task_name, m, run_id) for task_name, m in metrics.items()
     ])
     return RunResult(run.path, run_id, metrics, n_missing, reused)
+
+
+class GradeAndWrite:
+    """Grades finished requests on a background thread and appends their rows, so the engine loop
+    never waits for grading. Whatever has queued up is graded in one batch (one round trip to the
+    grading pool); a row is written only once graded. An error in the thread surfaces in the caller."""
+
+    def __init__(self, grader: Any, writer: Any, make_rows: Callable, on_rows: Callable[[list[dict]], None]) -> None:
+        self.grader, self.writer, self.make_rows, self.on_rows = grader, writer, make_rows, on_rows
+        self.queue: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="rarft-grade-write", daemon=True)
+        self.thread.start()
+
+    def put(self, req: GenerationRequest, comps: list) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((req, comps))
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self.queue.get()]
+            while True:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch[-1] is None
+            work = [item for item in batch if item is not None]
+            if not work or self.error is not None:
+                continue
+            try:
+                items: list = []
+                spans = []
+                for req, comps in work:
+                    its, finish = self.make_rows(req, comps)
+                    spans.append((len(items), len(its), finish))
+                    items.extend(its)
+                verdicts = self.grader.grade_many(items)
+                rows = [row for start, n, finish in spans for row in finish(verdicts[start:start + n])]
+                self.writer.write_rows(rows)
+                self.on_rows(rows)
+            except BaseException as exc:  # surfaced by put()/close()
+                self.error = exc
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _spec_for(spec: GradeSpec, grader: str) -> GradeSpec:

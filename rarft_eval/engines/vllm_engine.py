@@ -134,11 +134,29 @@ class VLLMEngine(Engine):
                 yield req, comps
 
     def close(self) -> None:
+        """Shut the engine down and wait until its processes are gone, so they hold no core or memory
+        when the next engine (or measurement) starts."""
         llm = getattr(self, "llm", None)
         if llm is None:
             return
-        shutdown = getattr(llm.llm_engine, "engine_core", None)
-        if shutdown is not None and hasattr(shutdown, "shutdown"):
-            shutdown.shutdown()
-        self.llm = None
+        import psutil
 
+        engine_procs = [p for p in psutil.Process().children(recursive=True) if _is_vllm_process(p)]
+        core = getattr(llm.llm_engine, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        self.llm = None
+        _, alive = psutil.wait_procs(engine_procs, timeout=15)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+
+
+def _is_vllm_process(proc) -> bool:
+    try:
+        return proc.name().startswith("VLLM") or "vllm" in " ".join(proc.cmdline()[:3]).lower()
+    except Exception:  # gone or inaccessible
+        return False
