@@ -1,0 +1,465 @@
+"""Equivalence of an extracted answer and a gold answer (rarft's grader).
+
+Order of rules (the first that decides wins; ``decided_by`` names it):
+
+1. ``choice`` / ``text``: multiple-choice letters and word answers ("Monday", "no solution").
+2. ``number`` / ``percent`` / ``tolerance``: both sides are plain numbers (integers, decimals,
+   a/b, \\frac{a}{b}); compared exactly with ``fractions.Fraction`` (so ``025`` = ``25`` and
+   ``27.0`` = ``27``), or with ``spec.numeric_tolerance`` (relative) when the task gives one.
+3. ``multi``: multiple-answer golds (and golds/preds that are top-level comma lists when the
+   gold is flagged multiple): split both sides, match as multisets, each pair by these rules.
+4. ``math_verify``: both sides parsed with latex2sympy (math-verify's LaTeX normalisation and
+   parser) and compared with ``math_verify.verify``. A positive verdict on two pure numbers is
+   vetoed (``magnitude_veto``) when their relative difference exceeds 1e-4: math-verify rounds
+   to 6 decimals, which makes ``1/2004!`` equal ``1/2006!``.
+5. ``tolerance_sympy``: with a task tolerance, numeric values of the parsed expressions.
+6. ``string``: canonical strings equal (nothing parsed, e.g. unparseable text).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+from latex2sympy2_extended.latex2sympy2 import NormalizationConfig, latex2sympy, normalize_latex
+
+from .normalize import (
+    Cleaned,
+    choice_letter,
+    clean,
+    is_text_answer,
+    plain_text,
+    split_top_level,
+    to_fraction,
+)
+from .types import GradeSpec
+
+# math-verify's LaTeX normalisation, except `units`: it deletes unit-like letters anywhere
+# ("6m" -> "6", "5s" -> "5"), which turns algebra golds into numbers. Units written as
+# \text{}/\mathrm{} or after a numeric gold are removed by normalize.clean instead.
+_NORM_CONFIG = NormalizationConfig(
+    basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False
+)
+_MAX_PARSE_CHARS = 1500
+_REL_VETO = 1e-4
+_MAX_MULTI = 64  # pairwise matching of more answers than this falls back to strings
+
+
+@dataclass
+class Decision:
+    correct: bool
+    decided_by: str
+    normalized_pred: str | None = None
+    normalized_gold: str | None = None
+    reason: str = ""
+
+
+class GoldError(ValueError):
+    """The gold answer cannot be used (empty / unparseable in every way)."""
+
+
+# ------------------------------------------------------------------ sympy parsing
+
+
+def _should_treat_as_complex(latex: str) -> bool:
+    from math_verify.grader import should_treat_as_complex
+
+    return should_treat_as_complex(latex)
+
+
+_EQ_SPLIT = re.compile(r"(?<!\\|<|!|>)=")
+
+
+def latex_to_sympy(latex: str):
+    """Parse LaTeX with latex2sympy exactly as math-verify's ``parse_latex_cached`` does.
+
+    Returns None when it cannot be parsed. Never evaluates Python.
+    """
+    if not latex or len(latex) > _MAX_PARSE_CHARS:
+        return None
+    try:
+        norm = normalize_latex(latex, config=_NORM_CONFIG)
+    except Exception:
+        return None
+    if not norm:
+        return None
+    for candidate in _candidates(norm):
+        try:
+            return latex2sympy(
+                candidate,
+                is_real=not _should_treat_as_complex(candidate),
+                convert_degrees=False,
+                normalization_config=None,
+            )
+        except Exception:
+            continue
+    return None
+
+
+def _candidates(norm: str):
+    yield norm
+    if "," not in norm and ";" not in norm:
+        parts = _EQ_SPLIT.split(norm)
+        if len(parts) > 2:
+            yield parts[-1]
+
+
+@lru_cache(maxsize=2048)
+def _gold_sympy(latex: str):
+    return latex_to_sympy(latex)
+
+
+def _canon_str(s: str) -> str:
+    s = s.replace("\\left", "").replace("\\right", "")
+    s = re.sub(r"\\(?:text|mathrm|textrm|mbox|mathbf|textbf)\s*\{([^{}]*)\}", r"\1", s)
+    s = re.sub(r"[\s{}$]|\\[,;!: ]", "", s)
+    return s.lower()
+
+
+# ------------------------------------------------------------------ numeric helpers
+
+
+def _frac_equal(p: Fraction, g: Fraction, tol: float | None, abs_tol: float | None = None) -> bool:
+    """Exact, or within a relative tolerance of the larger magnitude (so gold 0 needs 0), or
+    within an absolute tolerance."""
+    if p == g:
+        return True
+    if abs_tol is not None and abs(p - g) <= Fraction(abs_tol):
+        return True
+    if tol is None:
+        return False
+    return abs(p - g) <= Fraction(tol) * max(abs(p), abs(g))
+
+
+def _numeric_value(expr):
+    """Numeric value of a closed sympy expression as a sympy Float (30 digits, unbounded
+    exponent, so 1/2006! does not underflow), or None when it is not a number."""
+    try:
+        from sympy import Basic, nan, zoo
+
+        if not isinstance(expr, Basic) or expr.free_symbols or not getattr(expr, "is_number", False):
+            return None
+        if getattr(expr, "is_Relational", False):
+            return None
+        v = expr.evalf(30)
+        if not v.is_number or v.has(nan) or v.has(zoo):
+            return None
+        return v
+    except Exception:
+        return None
+
+
+# ------------------------------------------------------------------ main entry
+
+
+def prepare_gold(gold: str, spec: GradeSpec) -> Cleaned:
+    if not isinstance(gold, str):
+        raise GoldError(f"gold is {type(gold).__name__}, not str")
+    if not gold.strip():
+        raise GoldError("empty gold answer")
+    return clean(gold, gold_has_comma=_has_top_comma(gold), strip_lhs=False)
+
+
+def _strip_spec_unit(pred: str, unit: str | None) -> str:
+    """Drop the task's unit (e.g. "km/h", "$cm^2$", "minutes") written after the answer."""
+    if not unit or not isinstance(unit, str):
+        return pred
+    u = unit.strip().strip("$").strip()
+    if not u or u in ("%", "\\%"):
+        return pred  # percent is handled as a reading of the number
+    t = pred.rstrip().rstrip(".").rstrip()
+    for form in (f"\\text{{{u}}}", f"\\text{{ {u}}}", f"\\mathrm{{{u}}}", f"\\mathrm{{~{u}}}", u):
+        if len(t) > len(form) and t.endswith(form):
+            return t[: -len(form)].rstrip().rstrip("~").rstrip("\\ ").rstrip()
+    return pred
+
+
+def _has_top_comma(s: str) -> bool:
+    return len(split_top_level(s, ",;")) > 1 or "," in s.strip("$")
+
+
+def equivalent(pred: str, gold: str, spec: GradeSpec) -> Decision:
+    """Is ``pred`` (an extracted answer) equivalent to ``gold``?"""
+    g = prepare_gold(gold, spec)
+    gold_has_eq = "=" in g.text
+    gold_is_number = to_fraction(g.text) is not None
+    pred = _strip_spec_unit(pred, spec.unit)
+    p = clean(pred, gold_has_comma=_has_top_comma(gold), strip_lhs=not gold_has_eq, strip_word_units=gold_is_number)
+    d = _equivalent_single(p, g, spec, allow_multi=True)
+    d.normalized_pred = d.normalized_pred or p.text
+    d.normalized_gold = d.normalized_gold or g.text
+    return d
+
+
+def _equivalent_single(p: Cleaned, g: Cleaned, spec: GradeSpec, allow_multi: bool) -> Decision:
+    ptxt, gtxt = p.text, g.text
+    if not ptxt:
+        return Decision(False, "empty", ptxt, gtxt, "empty prediction after normalisation")
+
+    # 1. choices and word answers
+    gl = choice_letter(gtxt)
+    if gl is not None:
+        pl = choice_letter(plain_text(ptxt)) or choice_letter(ptxt)
+        if pl is not None:
+            return Decision(pl == gl, "choice", pl, gl)
+    if spec.answer_type == "text" or (is_text_answer(gtxt) and not _looks_symbolic(gtxt)):
+        pt, gt = plain_text(ptxt), plain_text(gtxt)
+        return Decision(pt == gt, "text", pt, gt)
+
+    # 2. plain numbers
+    gf = to_fraction(gtxt)
+    pf = to_fraction(ptxt)
+    tol = spec.numeric_tolerance
+    atol = spec.absolute_tolerance
+    has_tol = tol is not None or atol is not None
+    if gf is not None and pf is not None and not _decimal_vs_exact(ptxt, gtxt, pf, gf, tol if has_tol else None):
+        if p.percent == g.percent:
+            return Decision(_frac_equal(pf, gf, tol, atol), "tolerance" if has_tol else "number")
+        # one side has a percent sign: accept either reading (50% vs 50, 50% vs 0.5)
+        scaled = pf / 100 if p.percent else pf
+        gscaled = gf / 100 if g.percent else gf
+        ok = _frac_equal(pf, gf, tol, atol) or _frac_equal(scaled, gscaled, tol, atol)
+        return Decision(ok, "percent")
+
+    # 3. multiple answers
+    if allow_multi and (spec.multiple_answers or spec.answer_type == "multi"):
+        # items with one \\pm count as their two values: "0, \\pm 2" lists -2, 0, 2
+        gparts = _expand_pm_list(gtxt) or split_top_level(_unwrap_set(gtxt))
+        pparts = _expand_pm_list(ptxt) or split_top_level(_unwrap_set(ptxt))
+        if len(gparts) > 1 or len(pparts) > 1:
+            return _multiset_match(pparts, gparts, spec)
+
+    # 3b. plus-minus: a \pm answer is the list of its two values
+    if allow_multi and ("\\pm" in ptxt or "\\mp" in ptxt or "\\pm" in gtxt or "\\mp" in gtxt):
+        pparts = _expand_pm_list(ptxt)
+        gparts = _expand_pm_list(gtxt)
+        if pparts is not None and gparts is not None and (len(pparts) > 1 or len(gparts) > 1):
+            d = _multiset_match(pparts, gparts, spec)
+            d.decided_by = "plus_minus"
+            return d
+
+    # 4. latex2sympy + math_verify.verify
+    return _sympy_decision(p, g, spec)
+
+
+def _decimal_vs_exact(ptxt: str, gtxt: str, pf: Fraction, gf: Fraction, tol) -> bool:
+    """A decimal prediction for a gold that is an exact non-decimal fraction (1/3 vs 0.333333):
+    left to math-verify's rounding rule rather than decided exactly here."""
+    return tol is None and pf != gf and "." in ptxt and "." not in gtxt and gf.denominator != 1
+
+
+def _unwrap_set(t: str) -> str:
+    t = t.strip()
+    if t.startswith("\\{") and t.endswith("\\}"):
+        inner = t[2:-2]
+        if "\\{" not in inner:
+            return inner
+    return t
+
+
+_PM_RE = re.compile(r"\\(pm|mp)")
+
+
+def _expand_pm_list(t: str) -> list[str] | None:
+    """Top-level items with each \\pm / \\mp item expanded into its two values.
+
+    None when an item has more than one \\pm (left to math-verify)."""
+    out: list[str] = []
+    for item in split_top_level(_unwrap_set(t)):
+        ms = _PM_RE.findall(item)
+        if not ms:
+            out.append(item)
+            continue
+        if len(ms) > 1:
+            return None
+        plus = _PM_RE.sub(lambda m: "+" if m.group(1) == "pm" else "-", item)
+        minus = _PM_RE.sub(lambda m: "-" if m.group(1) == "pm" else "+", item)
+        out.extend([plus, minus])
+    return out
+
+
+def _looks_symbolic(gtxt: str) -> bool:
+    """Short letter strings like 'mn' or 'ab' are products of variables, not words."""
+    t = plain_text(gtxt).replace(" ", "")
+    has_text_cmd = "\\text" in gtxt or "\\mathrm" in gtxt
+    return (len(t) <= 2) and not has_text_cmd
+
+
+def _multiset_match(pparts: list[str], gparts: list[str], spec: GradeSpec) -> Decision:
+    norm_p = ", ".join(pparts)
+    norm_g = ", ".join(gparts)
+    if len(pparts) != len(gparts):
+        return Decision(False, "multi", norm_p, norm_g, f"{len(pparts)} answers for {len(gparts)}")
+    if len(gparts) > _MAX_MULTI:
+        same = sorted(map(_canon_str, pparts)) == sorted(map(_canon_str, gparts))
+        return Decision(same, "multi", norm_p[:200], norm_g[:200], f"over {_MAX_MULTI} answers: compared canonical strings")
+    used = [False] * len(pparts)
+    for gp in gparts:
+        gc = clean(gp, gold_has_comma=True, strip_lhs=False)
+        found = False
+        for j, pp in enumerate(pparts):
+            if used[j]:
+                continue
+            pc = clean(pp, gold_has_comma=True, strip_lhs="=" not in gc.text)
+            if _equivalent_single(pc, gc, spec, allow_multi=False).correct:
+                used[j] = True
+                found = True
+                break
+        if not found:
+            return Decision(False, "multi", norm_p, norm_g, f"no match for gold item {gp!r}")
+    return Decision(True, "multi", norm_p, norm_g)
+
+
+def _sympy_decision(p: Cleaned, g: Cleaned, spec: GradeSpec) -> Decision:
+    from math_verify import verify
+
+    ptxt, gtxt = p.text, g.text
+    G = _gold_sympy(gtxt)
+    P = latex_to_sympy(ptxt)
+    if G is None or P is None:
+        same = _canon_str(ptxt) == _canon_str(gtxt)
+        which = "gold" if G is None else "prediction"
+        return Decision(same, "string", ptxt, gtxt, f"{which} not parseable; compared canonical strings")
+    guard = _size_guard(G, P)
+    if guard is not None:
+        return Decision(guard, "size_guard", _short(P), _short(G), "a side is too large to evaluate; compared structurally")
+    ok = bool(verify(G, P, timeout_seconds=None, allow_set_relation_comp=True))
+    if not ok:
+        G2, P2 = _vector_as_tuple(G, P)
+        if G2 is not None:
+            ok = bool(verify(G2, P2, timeout_seconds=None))
+    if ok:
+        gv, pv = _numeric_value(G), _numeric_value(P)
+        if gv is not None and pv is not None and not _rel_close_c(gv, pv, _REL_VETO):
+            return Decision(False, "magnitude_veto", str(P), str(G), "math-verify's 6-decimal rounding matched, relative difference too large")
+        return Decision(True, "math_verify", str(P), str(G))
+    tol = spec.numeric_tolerance
+    atol = spec.absolute_tolerance
+    if tol is not None or atol is not None:
+        gv, pv = _numeric_value(G), _numeric_value(P)
+        if gv is not None and pv is not None:
+            pairs = [(gv, pv)]
+            if p.percent != g.percent:
+                pairs.append((gv / 100 if g.percent else gv, pv / 100 if p.percent else pv))
+            ok = any(_close_tol(a, b, tol, atol) for a, b in pairs)
+            return Decision(ok, "tolerance_sympy", _short(P), _short(G))
+    if p.percent != g.percent:
+        gv, pv = _numeric_value(G), _numeric_value(P)
+        if gv is not None and pv is not None:
+            scaled = pv / 100 if p.percent else pv * 100
+            if _rel_close_c(gv, scaled, 1e-9):
+                return Decision(True, "percent", str(P), str(G))
+    return Decision(False, "math_verify", str(P), str(G))
+
+
+def _short(e) -> str:
+    try:
+        return str(e)[:200]
+    except Exception:
+        return "<unprintable>"
+
+
+def _vector_as_tuple(G, P):
+    """A one-row/one-column matrix on one side and a tuple on the other: compare as tuples."""
+    from sympy import MatrixBase, Tuple
+
+    def as_tuple(x):
+        if isinstance(x, MatrixBase) and (x.rows == 1 or x.cols == 1):
+            return Tuple(*list(x))
+        return None
+
+    if isinstance(G, Tuple) and as_tuple(P) is not None:
+        return G, as_tuple(P)
+    if isinstance(P, Tuple) and as_tuple(G) is not None:
+        return as_tuple(G), P
+    return None, None
+
+
+_HUGE_DIGITS = 10_000  # a closed number with more digits than this is not evaluated
+
+
+def _digits(e, depth: int = 0) -> float | None:
+    """Rough log10|e| of a closed numeric expression, without evaluating it; None if unknown."""
+    import math
+
+    from sympy import Add, Float, Integer, Mul, Pow, Rational, factorial
+
+    if depth > 60:
+        return math.inf
+    if isinstance(e, Integer):
+        n = abs(int(e))
+        return 0.0 if n == 0 else n.bit_length() * 0.30103
+    if isinstance(e, Rational):
+        return abs((_digits(Integer(e.p), depth + 1) or 0.0) - (_digits(Integer(e.q), depth + 1) or 0.0))
+    if isinstance(e, Float):
+        return 0.0
+    if isinstance(e, Pow):
+        db = _digits(e.base, depth + 1)
+        dx = _digits(e.exp, depth + 1)
+        if db is None or dx is None:
+            return None
+        if dx > 15:
+            return math.inf if db > 0 else None
+        try:
+            xv = abs(float(e.exp))
+        except Exception:
+            return None
+        return db * xv
+    if isinstance(e, (Mul, Add)):
+        parts = [_digits(a, depth + 1) for a in e.args]
+        if any(p is None for p in parts):
+            return None
+        return sum(parts) if isinstance(e, Mul) else max(parts) + 1
+    if isinstance(e, factorial):
+        dn = _digits(e.args[0], depth + 1)
+        if dn is None:
+            return None
+        if dn > 7:
+            return math.inf
+        n = float(e.args[0])
+        return n * math.log10(max(n, 2.0))
+    return None
+
+
+def _size_guard(G, P) -> bool | None:
+    """Decide without evaluation when one side is an astronomically large closed number.
+
+    Returns None (no decision) unless a side has an estimated > 10,000 digits: then the answer
+    is correct only if the two are structurally identical."""
+    try:
+        dg = _digits(G) if not getattr(G, "free_symbols", True) else None
+        dp = _digits(P) if not getattr(P, "free_symbols", True) else None
+    except Exception:
+        return None
+    if (dg is not None and dg > _HUGE_DIGITS) or (dp is not None and dp > _HUGE_DIGITS):
+        try:
+            return bool(G == P)
+        except Exception:
+            return False
+    return None
+
+
+def _close_tol(a, b, tol: float | None, atol: float | None) -> bool:
+    if atol is not None:
+        try:
+            if bool(abs(a - b).evalf(30) <= atol):
+                return True
+        except Exception:
+            pass
+    return tol is not None and _rel_close_c(a, b, tol)
+
+
+def _rel_close_c(a, b, tol: float) -> bool:
+    """Relative closeness of two sympy numbers (possibly complex); False when undecidable."""
+    try:
+        if a == b:
+            return True
+        diff = abs(a - b).evalf(30)
+        scale = max(abs(a).evalf(30), abs(b).evalf(30))
+        if scale == 0:
+            return True
+        return bool(diff <= tol * scale)
+    except Exception:
+        return False
