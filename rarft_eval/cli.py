@@ -15,7 +15,7 @@ from typing import Sequence
 
 from rarft_eval.errors import RarftError
 
-SUBCOMMANDS = ("run", "ablate", "compare", "tasks", "leaderboard")
+SUBCOMMANDS = ("run", "ablate", "compare", "tasks", "leaderboard", "lm-eval-tasks")
 
 
 def _bool_flag(parser: argparse.ArgumentParser, name: str, default: bool | None, help: str) -> None:
@@ -48,6 +48,12 @@ def add_run_args(run: argparse.ArgumentParser, ablate: bool = False) -> None:
         g.add_argument("--retriever", default="none", help="demonstration retriever: none, random, bm25, semantic[:MODEL], "
                        "benefit:CHECKPOINT, oracle:LABELS (default: none)")
     g.add_argument("--demonstrations", type=int, default=1, help="demonstrations per prompt (default: 1, as the paper)")
+    r = run.add_argument_group("retrieval")
+    r.add_argument("--corpus", help="demonstration corpus, JSONL or Parquet (default: the bundled MATH train set)")
+    r.add_argument("--corpus-fields", help='field mapping of --corpus, e.g. "id=uuid,problem=question,solution=response"')
+    r.add_argument("--retrieval-gold", help="gold relevance labels (JSONL: query_id, demo_id, label) for recall@1/@5")
+    r.add_argument("--leak-embedding", type=float,
+                   help="also exclude demonstrations whose embedding cosine to the problem exceeds this (e.g. 0.95)")
     g.add_argument("-k", "--k", type=int, default=32, help="samples per problem (default: 32)")
     g.add_argument("--limit", type=int, help="only the first N problems of each task (smoke runs)")
     s = run.add_argument_group("sampling")
@@ -107,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="print results/leaderboard.csv")
     lb.add_argument("--results-dir", type=Path, default=Path("results"))
     lb.add_argument("--task", help="only rows of this task")
+
+    sub.add_parser("lm-eval-tasks", help="print the --include_path that gives lm-evaluation-harness the rarft_* tasks")
     return parser
 
 
@@ -133,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_ablate(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "lm-eval-tasks":
+            return cmd_lm_eval_tasks(args)
         return cmd_run(args)
     except RarftError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -215,7 +225,8 @@ def run_options(args: argparse.Namespace):
 
     return RunOptions(
         model=args.model, tasks=args.tasks, k=args.k, retriever=getattr(args, "retriever", "none"),
-        n_demonstrations=args.demonstrations, engine=args.engine,
+        n_demonstrations=args.demonstrations, corpus=args.corpus, corpus_fields=args.corpus_fields,
+        retrieval_gold=args.retrieval_gold, leak_embedding=args.leak_embedding, engine=args.engine,
         preset=args.preset, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         max_tokens=args.max_tokens, seed=args.seed, limit=args.limit, revision=args.revision,
         tokenizer=args.tokenizer, chat_template=args.chat_template, enable_thinking=args.enable_thinking,
@@ -253,6 +264,17 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
     print_ablation(rows, retrievers, path)
+    return 0
+
+
+def cmd_lm_eval_tasks(args: argparse.Namespace) -> int:
+    from rarft_eval.lm_eval_tasks import include_path
+
+    path = include_path()
+    if not any(path.glob("rarft_*.yaml")):
+        raise RarftError(f"{path} holds no lm-eval task YAMLs; reinstall rarft-eval or run "
+                         "`python -m rarft_eval.lm_eval_tasks generate`")
+    print(path)
     return 0
 
 

@@ -67,6 +67,7 @@ class RunConfig:
     seed: int
     grader: str
     engine_args: dict[str, Any] = field(default_factory=dict)
+    retrieval_options: dict[str, Any] = field(default_factory=dict)  # corpus, field mapping, leak threshold
 
     def identity(self) -> dict[str, Any]:
         return asdict(self)

@@ -39,6 +39,10 @@ class RunOptions:
     k: int = 32
     retriever: str = "none"
     n_demonstrations: int = 1  # top-k demonstrations per prompt (the paper uses 1)
+    corpus: str | None = None  # demonstration corpus (JSONL/Parquet); None: the bundled MATH train set
+    corpus_fields: str | None = None  # field mapping, e.g. "id=uuid,problem=question,solution=response"
+    retrieval_gold: str | None = None  # gold relevance labels (JSONL) for recall@1/@5
+    leak_embedding: float | None = None  # also exclude demonstrations above this cosine similarity
     engine: str = "vllm"
     preset: str | None = None  # None: the tasks' default preset
     temperature: float | None = None
@@ -182,8 +186,15 @@ class EnginePool:
     def __init__(self) -> None:
         self.engines: dict[tuple, Any] = {}
 
+    @staticmethod
+    def _key(name: str, model: str, kwargs: dict[str, Any]) -> tuple:
+        return (name, model, repr(sorted(kwargs.items(), key=lambda kv: kv[0])))
+
+    def has(self, name: str, model: str, kwargs: dict[str, Any]) -> bool:
+        return self._key(name, model, kwargs) in self.engines
+
     def get(self, name: str, model: str, kwargs: dict[str, Any]) -> Any:
-        key = (name, model, repr(sorted(kwargs.items(), key=lambda kv: kv[0])))
+        key = self._key(name, model, kwargs)
         if key not in self.engines:
             self.engines[key] = make_engine(name, model, **kwargs)
         return self.engines[key]
@@ -213,7 +224,14 @@ def run_eval(
     if opts.grader not in ("rarft", "math-verify"):
         raise RarftError(f"unknown grader {opts.grader!r}; known: rarft, math-verify")
     tasks = resolve_tasks(opts.tasks)
-    retriever = make_retriever(opts.retriever)
+    retrieval_options: dict[str, Any] = {}
+    if opts.retrieval_gold:
+        retrieval_options["gold"] = opts.retrieval_gold
+    if opts.leak_embedding is not None:
+        retrieval_options["leak"] = {"embedding": opts.leak_embedding}
+    retriever = make_retriever(
+        opts.retriever, opts.corpus, corpus_fields=opts.corpus_fields, seed=opts.seed, **retrieval_options
+    ) if opts.retriever != "none" else make_retriever("none")
     preset_name, sampling = _sampling_for(opts, tasks)
     model = resolve_model(opts.model)
     tok_name = opts.tokenizer or model
@@ -233,6 +251,9 @@ def run_eval(
         seed=opts.seed,
         grader=opts.grader,
         engine_args=dict(opts.engine_args),
+        retrieval_options={} if opts.retriever == "none" else {
+            "corpus": opts.corpus, "corpus_fields": opts.corpus_fields, "leak_embedding": opts.leak_embedding,
+        },
     )
     run_id = default_run_id(model, opts.retriever, tasks, opts.model is None)
     run_path = opts.output or (opts.results_dir / "runs" / run_id)
@@ -256,12 +277,16 @@ def run_eval(
     # prompts
     problems: dict[str, list[Problem]] = {}
     retrieval_stats: dict[str, dict] = {}
+    excluded_log: dict[str, list] = {}
     prompts: dict[tuple[str, str], RenderedPrompt] = {}
     task_info: dict[str, dict] = {}
     for task in tasks:
         probs = task.load_problems(opts.limit)
         demos = retriever.retrieve(probs, opts.n_demonstrations if opts.retriever != "none" else 0)
-        retrieval_stats[task.name] = dict(getattr(retriever, "last_stats", None) or {})
+        stats = dict(getattr(retriever, "last_stats", None) or {})
+        if stats.get("excluded"):  # the per-demonstration list goes to retrieval.json, counts stay in metrics
+            excluded_log[task.name] = stats.pop("excluded")
+        retrieval_stats[task.name] = stats
         problems[task.name] = probs
         for p, d in zip(probs, demos):
             prompts[(task.name, p.id)] = builder.render(p, task.config.prompt, d)
@@ -330,6 +355,8 @@ def run_eval(
         "updated": _now(),
     }
     atomic_write_json(run.config_path, config_doc)
+    if opts.retriever != "none":
+        atomic_write_json(run.path / "retrieval.json", {"stats": retrieval_stats, "excluded_leaks": excluded_log})
     emit("plan", {"run_dir": str(run.path), "missing": n_missing, "reused": reused, "requests": len(requests)})
 
     generation_seconds = 0.0
@@ -357,9 +384,10 @@ def run_eval(
                     else None,
                     extra=opts.engine_args,
                 )
-            emit("engine_start", {"engine": opts.engine})
             own_engines = engines is None
             pool = EnginePool() if own_engines else engines
+            if not pool.has(opts.engine, model, engine_kwargs):
+                emit("engine_start", {"engine": opts.engine})
             engine = pool.get(opts.engine, model, engine_kwargs)
             try:
                 config_doc["engine"] = engine.info()

@@ -87,3 +87,12 @@ def test_malformed_task_data_row(tmp_path, tiny_model):
 def test_leaderboard_without_results(tmp_path):
     proc = run_cli(["leaderboard"], cwd=tmp_path)
     assert proc.returncode == 1 and "no results" in proc.stderr
+
+
+def test_lm_eval_tasks_prints_the_include_path(tmp_path):
+    from rarft_eval.lm_eval_tasks import include_path
+
+    proc = run_cli(["lm-eval-tasks"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(include_path())
+    assert any(include_path().glob("rarft_aime25.yaml"))
