@@ -51,7 +51,8 @@ def bare_generate(model: str, prompts: list[str], seeds: list[int], k: int, max_
     return elapsed, tokens
 
 
-def harness_run(model: str, task: str, k: int, limit: int, max_tokens: int, results: Path) -> tuple[float, float, int]:
+def harness_run(model: str, task: str, k: int, limit: int, max_tokens: int, results: Path,
+                reference: bool = True) -> tuple[float, float, int]:
     from rarft_eval.runner import RunOptions, run_eval
 
     marks: dict[str, float] = {}
@@ -60,7 +61,7 @@ def harness_run(model: str, task: str, k: int, limit: int, max_tokens: int, resu
         marks.setdefault(kind, time.perf_counter())
 
     opts = RunOptions(model=model, tasks=task, k=k, limit=limit, max_tokens=max_tokens, results_dir=results,
-                      progress=False)
+                      progress=False, reference_grader=reference)
     t0 = time.perf_counter()
     result = run_eval(opts, on_event=on_event)
     total = time.perf_counter() - t0
@@ -106,7 +107,8 @@ def _measure_child(args: argparse.Namespace) -> None:
         extra = {}
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            seconds, start, tokens = harness_run(args.model, args.task, args.k, args.limit, args.max_tokens, Path(tmp))
+            seconds, start, tokens = harness_run(args.model, args.task, args.k, args.limit, args.max_tokens, Path(tmp),
+                                                 reference=not args.no_reference_grader)
         extra = {"engine_start_s": start}
     print("RESULT " + json.dumps({"seconds": seconds, "tokens": tokens, **extra}), flush=True)
 
@@ -114,6 +116,8 @@ def _measure_child(args: argparse.Namespace) -> None:
 def _spawn(args: argparse.Namespace, what: str) -> dict:
     cmd = [sys.executable, __file__, "--measure", what, "--model", args.model, "--task", args.task, "-k", str(args.k),
            "--limit", str(args.limit), "--max-tokens", str(args.max_tokens)]
+    if args.no_reference_grader:
+        cmd.append("--no-reference-grader")
     out = subprocess.run(cmd, capture_output=True, text=True)
     lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
     if out.returncode or not lines:
@@ -133,6 +137,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=2, help="measurement pairs, in ABBA order (default: 2)")
+    ap.add_argument("--no-reference-grader", action="store_true",
+                    help="harness side without the plain math-verify verdict (rarft-eval --no-reference-grader)")
     ap.add_argument("--mem-task", default="math500")
     ap.add_argument("--mem-k", type=int, default=32)
     ap.add_argument("--mem-limit", type=int, default=None, help="problems for the memory run (default: all 500)")
@@ -152,7 +158,8 @@ def main() -> None:
         _measure_child(args)
         return
 
-    print(f"workload: {args.task} x {args.limit} problems, k={args.k}, max_tokens={args.max_tokens}, model={args.model}")
+    print(f"workload: {args.task} x {args.limit} problems, k={args.k}, max_tokens={args.max_tokens}, model={args.model}"
+          + (", harness with --no-reference-grader" if args.no_reference_grader else ""))
     bare, harness = [], []
     for i in range(args.repeats):  # ABBA: bare, harness, harness, bare, ...
         order = ("bare", "harness") if i % 2 == 0 else ("harness", "bare")

@@ -69,6 +69,8 @@ def add_run_args(run: argparse.ArgumentParser, ablate: bool = False) -> None:
     p.add_argument("--system-prompt", help="system message (default: none)")
     p.add_argument("--grader", default="rarft", choices=["rarft", "math-verify"],
                    help="which verdict counts: rarft-eval's grader (default) or plain math-verify as the paper's reward")
+    _bool_flag(p, "reference-grader", True, "also record plain math-verify's verdict for every sample (default: on; "
+               "off saves CPU on long responses, and the math-verify accuracy is then not reported)")
     e = run.add_argument_group("engine")
     e.add_argument("--engine", default="vllm", choices=["vllm", "hf", "openai"])
     e.add_argument("--tensor-parallel-size", "--tp", type=int, default=1)
@@ -230,7 +232,7 @@ def run_options(args: argparse.Namespace):
         preset=args.preset, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         max_tokens=args.max_tokens, seed=args.seed, limit=args.limit, revision=args.revision,
         tokenizer=args.tokenizer, chat_template=args.chat_template, enable_thinking=args.enable_thinking,
-        system_prompt=args.system_prompt, grader=args.grader, results_dir=args.results_dir, output=args.output,
+        system_prompt=args.system_prompt, grader=args.grader, reference_grader=args.reference_grader, results_dir=args.results_dir, output=args.output,
         new_run=args.new_run, repair=args.repair, tensor_parallel_size=args.tensor_parallel_size,
         data_parallel_size=args.data_parallel_size, max_model_len=args.max_model_len, dtype=args.dtype,
         base_url=args.base_url, served_model=args.served_model, concurrency=args.concurrency,

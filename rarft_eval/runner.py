@@ -57,6 +57,7 @@ class RunOptions:
     enable_thinking: bool | None = None
     system_prompt: str | None = None
     grader: str = "rarft"
+    reference_grader: bool = True  # also record plain math-verify's verdict (the paper's reward)
     results_dir: Path = field(default_factory=lambda: Path("results"))
     output: Path | None = None  # an explicit run directory
     new_run: bool = False
@@ -398,7 +399,7 @@ def run_eval(
 
                 def make_rows(req: GenerationRequest, comps: list) -> tuple[list, list]:
                     problem = by_key[req.key]
-                    spec = _spec_for(problem.grade_spec, opts.grader)
+                    spec = _spec_for(problem.grade_spec, opts.grader, opts.reference_grader)
                     items = [(c.text, problem.answer, spec) for c in comps]
 
                     def finish(verdicts: list[Verdict]) -> list[dict]:
@@ -434,7 +435,7 @@ def run_eval(
             rows_by_problem = []
             for p in problems[task.name]:
                 rows = [done[(task.name, p.id, i)] for i in range(opts.k)]
-                spec = _spec_for(p.grade_spec, opts.grader)
+                spec = _spec_for(p.grade_spec, opts.grader, opts.reference_grader)
                 clusters = grader.cluster_answers([r["extracted"] for r in rows], spec)
                 rows_by_problem.append([_outcome(r, c) for r, c in zip(rows, clusters)])
             task_tokens = sum(s.completion_tokens for row in rows_by_problem for s in row)
@@ -518,10 +519,12 @@ class GradeAndWrite:
             raise self.error
 
 
-def _spec_for(spec: GradeSpec, grader: str) -> GradeSpec:
+def _spec_for(spec: GradeSpec, grader: str, reference: bool = True) -> GradeSpec:
     from dataclasses import replace
 
-    return spec if spec.grader == grader else replace(spec, grader=grader)
+    if spec.grader == grader and spec.reference == reference:
+        return spec
+    return replace(spec, grader=grader, reference=reference)
 
 
 def _outcome(row: dict, cluster: int | None) -> SampleOutcome:

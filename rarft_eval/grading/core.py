@@ -142,7 +142,7 @@ def _grade(response: str, gold: str, spec: GradeSpec, reference: bool, t0: float
         response = "" if response is None else str(response)
 
     budget = float(spec.timeout_s) * 0.42 if spec.timeout_s else 0.0
-    want_mv = reference or spec.grader == "math-verify"
+    want_mv = (reference and spec.reference) or spec.grader == "math-verify"
 
     # --- rarft
     extracted, rule = extract_answer(response)
