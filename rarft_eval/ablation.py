@@ -15,6 +15,7 @@ from typing import Callable
 
 from rarft_eval.compare import compare_runs, load_run_scores
 from rarft_eval.errors import RarftError
+from rarft_eval.leaderboard import format_cell
 from rarft_eval.runner import EnginePool, RunOptions, RunResult, run_eval
 from rarft_eval.storage import atomic_write_text, slug
 
@@ -98,19 +99,11 @@ def run_ablation(
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({c: _fmt(row.get(c)) for c in COLUMNS})
+        writer.writerow({c: format_cell(row.get(c)) for c in COLUMNS})
     atomic_write_text(out, buf.getvalue())
     if plot:
         plot_ablation(rows, retrievers, out.with_suffix(".png"), title=name)
     return rows, out
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
 
 
 def plot_ablation(rows: list[dict], retrievers: list[str], path: Path, title: str) -> None:

@@ -60,11 +60,12 @@ def upsert(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for r in kept + rows:
-            writer.writerow({c: _fmt(r.get(c)) for c in COLUMNS})
+            writer.writerow({c: format_cell(r.get(c)) for c in COLUMNS})
         atomic_write_text(path, buf.getvalue())
 
 
-def _fmt(value: object) -> str:
+def format_cell(value: object) -> str:
+    """A CSV cell: empty for None, 6 significant digits for floats."""
     if value is None:
         return ""
     if isinstance(value, float):

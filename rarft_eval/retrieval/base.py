@@ -140,10 +140,12 @@ class Retriever(ABC):
         """Build the in-memory index from `self.corpus`."""
 
     def _save_files(self, path: Path) -> None:
-        raise NotImplementedError
+        """Write the index files (only retrievers with `cacheable = True` have any)."""
+        raise RarftError(f"retriever {self.name} has no on-disk index to save")
 
     def _load_files(self, path: Path) -> None:
-        raise NotImplementedError
+        """Read the index files written by `_save_files`."""
+        raise RarftError(f"retriever {self.name} has no on-disk index to load")
 
     def _extra_leaks(self, queries: list[Query]) -> list[dict[int, Any]] | None:
         """Embedding-similarity leaks, when `leak={"embedding": threshold}` is set.
