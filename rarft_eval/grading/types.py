@@ -30,7 +30,6 @@ class GradeSpec:
     grader: GraderName = "rarft"  # which verdict decides `correct`
     timeout_s: float = 5.0  # hard per-check wall-clock limit
     reference: bool = True  # also compute the plain math-verify verdict (costly on long texts)
-    absolute_tolerance: float | None = None  # absolute tolerance for numeric answers (OlympiadBench `error`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
