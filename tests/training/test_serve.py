@@ -12,15 +12,8 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.training.conftest import (
-    run_train,
-    start_vllm_server,
-    stop_server,
-    summary,
-    wait_healthy,
-    write_recipe,
-)
+from tests.conftest import run_cli, start_vllm_server, stop_server, wait_healthy
+from tests.training.conftest import run_train, summary, write_recipe
 
 pytestmark = pytest.mark.slow
 

@@ -289,7 +289,7 @@ def test_grpo_dataset_is_stored_once_and_rebuilt_when_its_inputs_change(construc
 def test_judge_endpoint_that_is_down_is_one_line(tmp_path):
     from rarft_eval.training.labelers.judge import JudgeLabeler
     from rarft_eval.training.recipes import JudgeConfig
-    from tests.training.conftest import free_port
+    from tests.conftest import free_port
 
     judge = JudgeLabeler(JudgeConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", max_retries=0,
                                      timeout_s=5))
