@@ -132,6 +132,101 @@ def test_hf_generate(tiny_model, tiny_tokenizer):
     assert torch.equal(sample(), out)  # reproducible under a fixed torch seed
 
 
+# ---------------------------------------------------------------- the hf engine (batched, seeded per sample)
+
+
+@pytest.fixture(scope="module")
+def hf_engine(tiny_model):
+    from rarft_eval.engines.hf_engine import HFEngine
+
+    return HFEngine(str(tiny_model), extra={"batch_size": 64})  # as `--engine-arg batch_size=64` passes it
+
+
+def engine_requests(tiny_tokenizer, n_problems=5, k=3):
+    from rarft_eval.engines.base import GenerationRequest
+
+    reqs = []
+    for i in range(n_problems):  # prompts of different lengths, so batches are padded
+        msgs = [{"role": "user", "content": f"What is {i} + {7 * i}?" + " Think." * (3 * i)}]
+        prompt = tiny_tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        reqs.append(GenerationRequest(("t", str(i)), prompt, 0, k, 1000 + 97 * i, k))
+    return reqs
+
+
+def draw(engine, reqs, batch_size, **sampling):
+    from rarft_eval.config import SamplingConfig
+
+    engine.batch_size = batch_size
+    cfg = SamplingConfig(**{"temperature": 1.0, "top_p": 1.0, "max_tokens": 16, **sampling})
+    out = list(engine.generate(reqs, cfg))
+    assert [r.key for r, _ in out] == [r.key for r in reqs]  # request order
+    return {(r.key, c.sample_index): c for r, comps in out for c in comps}
+
+
+def test_hf_engine_options_and_info(hf_engine):
+    assert hf_engine.batch_size == 64 and hf_engine.info()["settings"]["batch_size"] == 64
+
+
+def test_hf_engine_batch_size_does_not_change_samples(hf_engine, tiny_tokenizer):
+    reqs = engine_requests(tiny_tokenizer)
+    one = draw(hf_engine, reqs, 1)
+    many = draw(hf_engine, reqs, 64)
+    some = draw(hf_engine, reqs, 4)  # batches that split a request's samples
+    assert len(one) == 15 and one == many == some
+    for (key, i), c in one.items():
+        req = next(r for r in reqs if r.key == key)
+        assert c.prompt_tokens == len(tiny_tokenizer(req.prompt, add_special_tokens=False)["input_ids"])
+        assert c.finish_reason in ("stop", "length") and 0 < c.completion_tokens <= 16
+        assert c.finish_reason == "stop" or c.completion_tokens == 16
+
+
+def test_hf_engine_resumed_block_redraws_the_same_samples(hf_engine, tiny_tokenizer):
+    from dataclasses import replace
+
+    reqs = engine_requests(tiny_tokenizer, k=6)
+    full = draw(hf_engine, reqs, 64)
+    # problem 2 resumed with samples 3 and 4 missing, drawn alongside other problems' full draws
+    resumed = [reqs[0], replace(reqs[2], first_index=3, n=2), reqs[4]]
+    again = draw(hf_engine, resumed, 64)
+    assert sorted(i for (key, i) in again if key == reqs[2].key) == [3, 4]
+    assert all(full[key] == c for key, c in again.items())
+    alone = draw(hf_engine, [replace(reqs[2], first_index=4, n=1)], 64)
+    assert alone == {(reqs[2].key, 4): full[(reqs[2].key, 4)]}
+
+
+def test_hf_engine_sample_indices_differ_and_greedy_is_shared(hf_engine, tiny_tokenizer):
+    reqs = engine_requests(tiny_tokenizer, n_problems=2, k=6)
+    sampled = draw(hf_engine, reqs, 64)
+    for req in reqs:
+        texts = [sampled[(req.key, i)].text for i in req.sample_indices]
+        assert len(set(texts)) == len(texts)  # every index is its own draw
+    greedy = draw(hf_engine, reqs, 64, temperature=0.0)
+    assert draw(hf_engine, reqs, 1, temperature=0.0) == greedy
+    for req in reqs:
+        assert len({greedy[(req.key, i)].text for i in req.sample_indices}) == 1
+        # top-k 1 leaves only the argmax, whatever the noise: the warpers run before the Gumbel draw
+        top1 = draw(hf_engine, [req], 64, top_k=1)
+        assert all(top1[(req.key, i)].text == greedy[(req.key, i)].text for i in req.sample_indices)
+
+
+def test_gumbel_sampler_draws_from_the_softmax_and_ignores_batch_mates():
+    from rarft_eval.config import SamplingConfig
+    from rarft_eval.engines.hf_engine import SeededGumbelSampler
+
+    cfg = SamplingConfig(temperature=0.5, top_p=1.0, max_tokens=8)
+    logits = torch.tensor([1.0, 0.5, 0.0, -0.5, 0.25])
+    n = 20000
+    sampler = SeededGumbelSampler(range(n), prompt_len=4, sampling=cfg, device="cpu")
+    picks = sampler(torch.zeros(n, 4, dtype=torch.long), logits.expand(n, 5).clone()).argmax(-1)
+    freq = torch.bincount(picks, minlength=5) / n
+    assert torch.allclose(freq, torch.softmax(logits / 0.5, 0), atol=0.015)
+    # a row's noise depends on its seed and the step only
+    alone = SeededGumbelSampler([123], prompt_len=4, sampling=cfg, device="cpu").gumbel(3, 50, "cpu")
+    mixed = SeededGumbelSampler([7, 123, 9], prompt_len=9, sampling=cfg, device="cpu").gumbel(3, 50, "cpu")
+    assert torch.equal(alone[0], mixed[1]) and not torch.equal(mixed[0], mixed[1])
+    assert not torch.equal(alone, SeededGumbelSampler([123], 4, cfg, "cpu").gumbel(4, 50, "cpu"))
+
+
 def test_default_dir_ensure_and_cli(tmp_path, monkeypatch, capsys, tiny_model):
     monkeypatch.setenv("RARFT_EVAL_CACHE", str(tmp_path / "cache"))
     assert tm.default_tiny_model_dir() == tmp_path / "cache" / "models" / "tiny-qwen3-s0"
