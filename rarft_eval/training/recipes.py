@@ -163,6 +163,12 @@ class RetrieverRecipe(_Strict):
     bf16: bool = False
     device: str = "auto"
     seed: int = 0
+    # train only the top N transformer layers (and the pooler); the embeddings and the lower layers stay
+    # frozen at the base model's weights. None: every weight trains
+    trainable_layers: int | None = None
+    # "full": a whole sentence-transformers directory; "delta": the manifest plus delta.safetensors with the
+    # trainable tensors only (float16), applied on top of the base model at load time (a few MB to commit)
+    save_format: Literal["full", "delta"] = "full"
 
     @model_validator(mode="before")
     @classmethod
@@ -170,6 +176,13 @@ class RetrieverRecipe(_Strict):
         if isinstance(data, dict) and isinstance(data.get("labels"), str):
             data = {**data, "labels": [data["labels"]]}
         return data
+
+    @model_validator(mode="after")
+    def _check_trainable(self) -> "RetrieverRecipe":
+        if self.trainable_layers is not None and self.trainable_layers < 1:
+            raise ValueError(f"`trainable_layers` must be >= 1 (got {self.trainable_layers}); leave it out to train "
+                             f"every layer")
+        return self
 
 
 class PolicyConfig(_Strict):
@@ -190,6 +203,9 @@ class RetrievalConfig(_Strict):
     n_demonstrations: int = 1
     options: dict[str, Any] = Field(default_factory=dict)  # make_retriever options (index_text, leak, ...)
     seed: int = 0
+    # a run directory of `rarft-train grpo --prepare-only` (same recipe) whose retrieval-augmented dataset is
+    # used as is: retrieve on one machine, train on another that lacks the retriever's model or corpus
+    prepared: str | None = None
 
 
 class RewardConfig(_Strict):

@@ -16,6 +16,12 @@ as a sentence-transformers directory with `rarft_retriever.json` (what `--retrie
 benefit:CHECKPOINT` reads: corpus hash, index text, prefixes; plus labels hash, base model and
 metrics), then loaded back through the benefit retriever and re-scored, so the reported recall@1 is
 the harness's own.
+
+`trainable_layers: N` freezes the embeddings and all but the top N transformer layers of the base
+model (only those layers and the pooler train). `save_format: delta` writes no model directory, only
+the manifest plus `delta.safetensors` (the trainable tensors, float16, keyed like the
+SentenceTransformer's state dict); the manifest names the base (`base_model.ref`: `default` or the
+directory / hub id) and its `base_weights_sha256`, and the loader applies the delta on top of it.
 """
 
 from __future__ import annotations
@@ -61,6 +67,68 @@ def _queries(recipe: RetrieverRecipe):
     if not path.is_file():
         raise RarftError(f"no queries: {path} does not exist; give the recipe a `queries:` section")
     return read_queries(path)
+
+
+def _hf_module(model):
+    """The Hugging Face transformer inside a SentenceTransformer's first module (`model` in
+    sentence-transformers >= 5, `auto_model` before)."""
+    from transformers import PreTrainedModel
+
+    first = model[0]
+    for attr in ("model", "auto_model"):
+        m = getattr(first, attr, None)
+        if isinstance(m, PreTrainedModel):
+            return m
+    raise RarftError(f"trainable_layers: cannot find the transformer inside {type(first).__name__}; train every layer "
+                     f"(leave trainable_layers out)")
+
+
+def _layer_list(hf):
+    import torch
+
+    for dotted in ("encoder.layer", "encoder.layers", "layers", "transformer.layer", "model.layers"):
+        obj = hf
+        for part in dotted.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, torch.nn.ModuleList) and len(obj):
+            return obj
+    raise RarftError(f"trainable_layers: cannot find the transformer layers of {type(hf).__name__}; train every "
+                     f"layer (leave trainable_layers out)")
+
+
+def freeze_lower_layers(model, n: int) -> None:
+    """Freeze the embeddings and all but the top `n` transformer layers; everything else stays trainable."""
+    hf = _hf_module(model)
+    layers = _layer_list(hf)
+    if n > len(layers):
+        raise RarftError(f"trainable_layers is {n} but the base model has {len(layers)} transformer layers")
+    embeddings = getattr(hf, "embeddings", None)
+    if embeddings is None:
+        embeddings = hf.get_input_embeddings()
+    for module in (embeddings, *layers[:len(layers) - n]):
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
+def _base_layer_count(base_path: Path) -> int | None:
+    import json
+
+    try:
+        cfg = json.loads((base_path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    n = cfg.get("num_hidden_layers", cfg.get("n_layers")) if isinstance(cfg, dict) else None
+    return n if isinstance(n, int) else None
+
+
+def base_ref(ref: str | None) -> str:
+    """How a delta checkpoint's manifest names its base: `default`, an absolute directory, or a hub id."""
+    from rarft_eval.retrieval.dense import _DEFAULT_ALIASES
+
+    if ref is None or ref.strip().lower() in _DEFAULT_ALIASES:
+        return "default"
+    p = Path(ref).expanduser()
+    return str(p.resolve()) if p.exists() else ref
 
 
 def _device(name: str) -> str:
@@ -138,6 +206,10 @@ class RetrieverTrainer:
         from rarft_eval.retrieval.dense import resolve_model
 
         self.base_name, self.base_path = resolve_model(r.base_model)
+        n_layers = _base_layer_count(self.base_path)
+        if r.trainable_layers is not None and n_layers is not None and r.trainable_layers > n_layers:
+            raise RarftError(f"trainable_layers is {r.trainable_layers} but the base model {self.base_name} has "
+                             f"{n_layers} transformer layers")
 
     # ------------------------------------------------------------------ model
     def _encode_train(self, model, texts: list[str], device: str):
@@ -189,18 +261,24 @@ class RetrieverTrainer:
         model = SentenceTransformer(str(self.base_path), device=device, local_files_only=True)
         if r.max_seq_length:
             model.max_seq_length = r.max_seq_length
+        if r.trainable_layers is not None:
+            freeze_lower_layers(model, r.trainable_layers)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
+        n_train, n_all = sum(p.numel() for p in params), sum(p.numel() for p in model.parameters())
         rng = random.Random(r.seed)
         examples = [(q, d) for q in self.train_ids for d in self.pos[q]]
         steps_per_epoch = max(1, math.ceil(len(examples) / r.batch_size))
         total = steps_per_epoch * r.epochs
-        optim = torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+        optim = torch.optim.AdamW(params, lr=r.lr, weight_decay=r.weight_decay)
         sched = get_linear_schedule_with_warmup(optim, int(r.warmup_ratio * total), total)
         eval_every = r.eval_every or steps_per_epoch
         base = self.evaluate(model)
         history = [{"step": 0, "epoch": 0.0, "recall@1": base["recall@1"], "recall@5": base["recall@5"]}]
         best = {"step": 0, "recall@1": base["recall@1"], "recall@5": base["recall@5"]}
         best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        self.log(f"retriever: {len(examples)} training pairs, {len(self.heldout)} held-out queries; "
+        self.log(f"retriever: {len(examples)} training pairs, {len(self.heldout)} held-out queries, "
+                 f"{n_train:,} of {n_all:,} parameters trainable; "
                  f"recall@1 before training {base['recall@1']:.3f}")
         step = 0
         losses: list[float] = []
@@ -230,7 +308,7 @@ class RetrieverTrainer:
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 if r.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), r.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(params, r.max_grad_norm)
                 optim.step()
                 sched.step()
                 step += 1
@@ -251,19 +329,24 @@ class RetrieverTrainer:
         self.model = model
         return {"base": {"recall@1": base["recall@1"], "recall@5": base["recall@5"]}, "best": best,
                 "history": history, "steps": total, "steps_per_epoch": steps_per_epoch, "device": device,
+                "parameters": {"trainable": n_train, "total": n_all},
                 "train_seconds": round(time.perf_counter() - t_start, 3)}
 
     # ------------------------------------------------------------------ output
     def save(self, result: dict[str, Any]) -> Path:
-        from rarft_eval.retrieval.dense import CHECKPOINT_CONFIG
-        from rarft_eval.retrieval.store import weights_sha256
+        from rarft_eval.retrieval.dense import CHECKPOINT_CONFIG, DELTA_FILE
+        from rarft_eval.retrieval.store import file_sha256, weights_sha256
 
         r = self.r
         out = Path(r.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:
-            self.model.save(str(tmp))
+            base_sha = weights_sha256(self.base_path)
+            if r.save_format == "delta":
+                delta = self._write_delta(tmp / DELTA_FILE)
+            else:
+                self.model.save(str(tmp))
             config = {
                 "format": MANIFEST_FORMAT,
                 # what the benefit retriever reads
@@ -274,8 +357,9 @@ class RetrieverTrainer:
                 # provenance
                 "corpus_file_sha256": self.corpus.file_sha256,
                 "corpus_source": self.corpus.source,
-                "base_model": {"name": self.base_name, "path": str(self.base_path),
-                               "weights_sha256": weights_sha256(self.base_path)},
+                "save_format": r.save_format,
+                "base_model": {"name": self.base_name, "path": str(self.base_path), "ref": base_ref(r.base_model),
+                               "weights_sha256": base_sha},
                 "labels": self.labels_info,
                 "metrics": {"heldout_recall@1_before": result["base"]["recall@1"],
                             "heldout_recall@5_before": result["base"]["recall@5"],
@@ -285,10 +369,15 @@ class RetrieverTrainer:
                 "hyperparameters": {k: getattr(r, k) for k in ("temperature", "epochs", "batch_size", "lr",
                                                                "warmup_ratio", "weight_decay", "hard_negatives",
                                                                "positive_threshold", "holdout_fraction", "seed",
-                                                               "max_grad_norm", "bf16")},
+                                                               "max_grad_norm", "bf16", "trainable_layers")},
                 "git": git_info(),
                 "created": now(),
             }
+            if r.save_format == "delta":
+                # what the loader needs: the base (base_model.ref, resolved like `semantic:`) and its hash
+                config["base_weights_sha256"] = base_sha
+                config["delta"] = {"file": DELTA_FILE, "sha256": file_sha256(tmp / DELTA_FILE), "dtype": "float16",
+                                   **delta}
             write_json(tmp / CHECKPOINT_CONFIG, config)
             gold = [{"query_id": q, "demo_id": d, "label": 1.0} for q in self.heldout for d in self.pos[q]]
             write_jsonl(tmp / "heldout_labels.jsonl", gold)
@@ -304,6 +393,24 @@ class RetrieverTrainer:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return out
+
+    def _write_delta(self, path: Path) -> dict[str, Any]:
+        """The trainable tensors of the (best) model, float16, keyed like the SentenceTransformer's state dict."""
+        import torch
+        from safetensors.torch import save_file
+
+        state = self.model.state_dict()
+        tensors = {}
+        for name in self.trainable_names:
+            t = state[name].detach().to("cpu", torch.float16).contiguous()
+            if not torch.isfinite(t).all():
+                raise RarftError(f"save_format delta: tensor {name} does not fit float16 (inf after the cast); use "
+                                 f"save_format: full")
+            tensors[name] = t
+        save_file(tensors, str(path), metadata={"format": "pt"})
+        # the one setting a full save keeps in sentence_bert_config.json that may differ from the base's
+        return {"tensors": len(tensors), "parameters": sum(t.numel() for t in tensors.values()),
+                "trainable_layers": self.r.trainable_layers, "max_seq_length": self.model.max_seq_length}
 
     def verify(self, out: Path) -> dict[str, Any]:
         """Load the written checkpoint as `benefit:OUT` and score the held-out queries through the harness."""
