@@ -6,8 +6,10 @@
 setup:
 	@bash scripts/setup.sh
 
+# the retriever ablation on the micro world with the shipped micro policy (docs/micro.md); CPU, no download
+MICRO_RETRIEVERS = none,random,bm25,semantic,benefit:models/micro/retriever,oracle:tasks/data/micro/same_procedure.jsonl
 demo: setup
-	.venv/bin/rarft-eval --tasks aime25 -k 4 --limit 5 --max-tokens 256
+	.venv/bin/rarft-eval ablate --tasks micro -k 4 --retrievers $(MICRO_RETRIEVERS) --results-dir results/demo
 
 test: setup
 	.venv/bin/python -m pytest -q

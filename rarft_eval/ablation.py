@@ -92,7 +92,7 @@ def run_ablation(
                     f"vs_{ref_name}_wins": paired.wins, f"vs_{ref_name}_losses": paired.losses,
                 })
             rows.append(row)
-    model_name = base.model.rstrip("/").split("/")[-1] if base.model else "default-tiny-qwen3"
+    model_name = base.model.rstrip("/").split("/")[-1] if base.model else "default-micro-base"
     name = name or slug(f"{model_name}-{'+'.join(tasks)}")
     out = base.results_dir / f"ablation-{name}.csv"
     buf = io.StringIO()

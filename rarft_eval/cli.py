@@ -35,10 +35,11 @@ def _kv(text: str) -> tuple[str, object]:
 
 def add_run_args(run: argparse.ArgumentParser, ablate: bool = False) -> None:
     g = run.add_argument_group("what to evaluate")
-    g.add_argument("--model", help="HF model directory or hub id (default: the embedded tiny model)")
+    g.add_argument("--model", help="HF model directory or hub id (default: the shipped micro-world policy models/micro/base; default:micro-grpo, default:micro-rarft, default:tiny-qwen3 name the others)")
     g.add_argument("--revision", help="model revision (hub branch, tag or commit)")
     g.add_argument("--tokenizer", help="tokenizer path or id if it differs from --model")
-    g.add_argument("--tasks", default="aime25", help="comma-separated tasks and groups (default: aime25; `paper` = the paper's four)")
+    g.add_argument("--tasks", default="micro", help="comma-separated tasks and groups (default: micro, the embedded "
+                   "micro world; `paper` = the paper's four)")
     if ablate:
         g.add_argument("--retrievers", default="none,bm25,semantic",
                        help="comma-separated retrievers to compare (default: none,bm25,semantic)")
@@ -202,7 +203,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.task:
         rows = [r for r in rows if r["task"] == args.task]
     if not rows:
-        print(f"no results in {path} yet; run `rarft-eval --tasks aime25 -k 4 --limit 2` first", file=sys.stderr)
+        print(f"no results in {path} yet; run `rarft-eval --tasks micro -k 4 --limit 8` first", file=sys.stderr)
         return 1
     table = Table(title=str(path))
     cols = ["model", "task", "retriever", "k", "temperature", "avg@k", "avg@k_se", "avg@k_ci95_lo", "avg@k_ci95_hi",

@@ -35,6 +35,8 @@ PRESETS: dict[str, SamplingConfig] = {
     "paper": SamplingConfig(temperature=1.0, top_p=1.0, max_tokens=32768),
     # Qwen3's recommended thinking-mode sampling.
     "qwen3": SamplingConfig(temperature=0.6, top_p=0.95, top_k=20, max_tokens=32768),
+    # The micro world (docs/micro.md): the paper's sampling with a budget that fits its 1k-token policy.
+    "micro": SamplingConfig(temperature=1.0, top_p=1.0, max_tokens=256),
 }
 
 

@@ -6,6 +6,7 @@ A run lives in `results/runs/<run-id>/`. Running the same command again resumes 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import os
@@ -27,7 +28,7 @@ from rarft_eval.metrics import SampleOutcome, compute_task_metrics
 from rarft_eval.prompts import PromptBuilder, RenderedPrompt
 from rarft_eval.retrieval import make_retriever
 from rarft_eval.storage import METRICS, RunDir, atomic_write_json, slug
-from rarft_eval.tasks import Problem, Task, resolve_tasks
+from rarft_eval.tasks import Problem, Task, resolve_tasks, task_retrieval_default
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @dataclass
 class RunOptions:
     model: str | None = None  # None: the embedded default model
-    tasks: str = "aime25"
+    tasks: str = "micro"
     k: int = 32
     retriever: str = "none"
     n_demonstrations: int = 1  # top-k demonstrations per prompt (the paper uses 1)
@@ -87,10 +88,19 @@ class RunResult:
 
 def resolve_model(model: str | None) -> str:
     """The embedded default when no model is named; a clear error for a missing local path."""
-    if model is None:
-        from rarft_eval.testing.tiny_model import ensure_tiny_model
+    if model is None or model.startswith("default:"):
+        from rarft_eval.micro import DEFAULT_MODEL, shipped
 
-        return str(ensure_tiny_model())
+        if model in (None, DEFAULT_MODEL):
+            return str(shipped("base"))
+        if model in ("default:micro-grpo", "default:micro-rarft"):
+            return str(shipped(model.split("-")[-1]))
+        if model == "default:tiny-qwen3":
+            from rarft_eval.testing.tiny_model import ensure_tiny_model
+
+            return str(ensure_tiny_model())
+        raise RarftError(f"unknown default model {model!r}; known: default:micro-base, default:micro-grpo, "
+                         f"default:micro-rarft, default:tiny-qwen3")
     looks_local = model.startswith((".", "/", "~")) or os.path.sep in model and model.count("/") != 1
     path = Path(model).expanduser()
     if path.exists():
@@ -147,7 +157,7 @@ def _sampling_for(opts: RunOptions, tasks: list[Task]) -> tuple[str, SamplingCon
 
 
 def default_run_id(model: str, retriever: str, tasks: list[Task], resolved_default: bool) -> str:
-    model_part = "default-tiny-qwen3" if resolved_default else slug(model.rstrip("/").split("/")[-1] if os.path.isabs(model) else model)
+    model_part = "default-micro-base" if resolved_default else slug(model.rstrip("/").split("/")[-1] if os.path.isabs(model) else model)
     task_part = "+".join(t.name for t in tasks)
     if len(task_part) > 60:
         task_part = f"{len(tasks)}tasks-{hashlib.sha256(task_part.encode()).hexdigest()[:8]}"
@@ -225,6 +235,10 @@ def run_eval(
     if opts.grader not in ("rarft", "math-verify"):
         raise RarftError(f"unknown grader {opts.grader!r}; known: rarft, math-verify")
     tasks = resolve_tasks(opts.tasks)
+    if opts.retriever != "none" and opts.corpus is None:  # the tasks' own corpus (e.g. micro), else MATH train
+        opts = dataclasses.replace(opts, corpus=task_retrieval_default(tasks, "corpus"))
+    if opts.retriever != "none" and opts.retrieval_gold is None:
+        opts = dataclasses.replace(opts, retrieval_gold=task_retrieval_default(tasks, "gold"))
     retrieval_options: dict[str, Any] = {}
     if opts.retrieval_gold:
         retrieval_options["gold"] = opts.retrieval_gold
@@ -241,7 +255,7 @@ def run_eval(
     builder = PromptBuilder(tokenizer, prompt_opts)
 
     config = RunConfig(
-        model=opts.model or "default:tiny-qwen3",
+        model=opts.model or "default:micro-base",
         revision=opts.revision,
         engine=opts.engine,
         tasks=[t.name for t in tasks],

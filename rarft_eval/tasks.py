@@ -70,6 +70,15 @@ class GenerationSpec(BaseModel):
     preset: str = "paper"
 
 
+class RetrievalDefaults(BaseModel):
+    """A task's own demonstration corpus and gold relevance labels (paths relative to the tasks dir),
+    used when the run names none."""
+
+    model_config = ConfigDict(extra="forbid")
+    corpus: str | None = None
+    gold: str | None = None
+
+
 class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str
@@ -82,6 +91,7 @@ class TaskConfig(BaseModel):
     item_grading: dict[str, str] = Field(default_factory=dict)
     prompt: PromptSpec
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    retrieval: RetrievalDefaults = Field(default_factory=RetrievalDefaults)
     version: int = 1
 
 
@@ -107,6 +117,11 @@ class Task:
     @property
     def data_path(self) -> Path:
         return (self.yaml_path.parent / self.config.dataset.path).resolve()
+
+    def retrieval_default(self, key: str) -> str | None:
+        """The task's own `retrieval.corpus` / `retrieval.gold` as an absolute path, or None."""
+        rel = getattr(self.config.retrieval, key)
+        return str((self.yaml_path.parent / rel).resolve()) if rel else None
 
     def data_sha256(self) -> str:
         return hashlib.sha256(self.data_path.read_bytes()).hexdigest()
@@ -283,6 +298,16 @@ def groups(tasks_dir: Path | None = None) -> dict[str, list[str]]:
         for g in task.config.groups:
             out.setdefault(g, []).append(task.name)
     return out
+
+
+def task_retrieval_default(tasks: list["Task"], key: str) -> str | None:
+    """The `retrieval.<key>` the tasks declare (corpus or gold); an error when they disagree."""
+    found = {t.retrieval_default(key) for t in tasks}
+    if len(found) > 1:
+        names = ", ".join(t.name for t in tasks)
+        flag = "--corpus" if key == "corpus" else "--retrieval-gold"
+        raise RarftError(f"the tasks {names} declare different default {key} files; pass {flag}")
+    return found.pop() if found else None
 
 
 def resolve_tasks(spec: str | list[str], tasks_dir: Path | None = None) -> list[Task]:

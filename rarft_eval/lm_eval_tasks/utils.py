@@ -31,7 +31,7 @@ from rarft_eval.metrics import SampleOutcome, maj_at_k, pass_at_k, pass_at_k_pow
 
 _lock = threading.Lock()
 _grader = None
-_retrievers: dict[str, Any] = {}
+_retrievers: dict[tuple[str, str | None], Any] = {}
 
 
 class GeneratedText(str):
@@ -58,13 +58,14 @@ class GeneratedText(str):
 # ------------------------------------------------------------------ data
 
 
-def _retriever(spec: str):
+def _retriever(spec: str, corpus: str | None = None):
+    """One retriever per (spec, corpus); corpus None is the bundled MATH train set."""
     from rarft_eval.retrieval import make_retriever
 
     with _lock:
-        if spec not in _retrievers:
-            _retrievers[spec] = make_retriever(spec)
-        return _retrievers[spec]
+        if (spec, corpus) not in _retrievers:
+            _retrievers[(spec, corpus)] = make_retriever(spec, corpus) if spec != "none" else make_retriever(spec)
+        return _retrievers[(spec, corpus)]
 
 
 def build_docs(
@@ -90,7 +91,7 @@ def build_docs(
     task = registry[task_name]
     problems = task.load_problems()
     n_demos = demonstrations if retriever != "none" else 0
-    demos = _retriever(retriever).retrieve(problems, n_demos)
+    demos = _retriever(retriever, task.retrieval_default("corpus")).retrieve(problems, n_demos)  # the task's corpus
     spec_prompt = task.config.prompt
     docs = []
     for problem, retrieved in zip(problems, demos):

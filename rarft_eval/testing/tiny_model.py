@@ -198,7 +198,7 @@ def _corpus() -> tuple[list[Path], list[str]]:
     return files, texts
 
 
-def _train_tokenizer(texts: list[str]):
+def _train_tokenizer(texts: list[str], vocab_size: int = VOCAB_SIZE):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
     from tokenizers import pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -214,7 +214,7 @@ def _train_tokenizer(texts: list[str]):
     ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE - len(specials) - len(think),
+        vocab_size=vocab_size - len(specials) - len(think),
         min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,

@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prepare-only", action="store_true",
                    help="run every input check and build the retrieval-augmented dataset, then stop before training")
 
+    p = sub.add_parser("micro", help="the micro world end to end: world, policy, gain labels, retriever, GRPO and "
+                       "RA-RFT (docs/micro.md); rerun resumes")
+    common(p)
+    p.add_argument("--stages", help="comma-separated subset: world,policy,labels,retriever,grpo-none,grpo-benefit")
+    p.add_argument("--install", metavar="DIR", help="copy the final checkpoints to DIR (models/micro: the defaults)")
+
     p = sub.add_parser("export-verl", help="verl Parquet (retrieval-augmented prompts) + the grader as reward function")
     common(p)
     p.add_argument("--retriever", help="override retrieval.retriever")
@@ -109,6 +115,12 @@ def _dispatch(args: argparse.Namespace) -> dict | None:
         return {"checkpoint": report["checkpoint"], "heldout_recall@1_before": report["base"]["recall@1"],
                 "heldout_recall@1": report["best"]["recall@1"], "best_step": report["best"]["step"],
                 "verified_recall@1": report["verified"]["recall@1"], "train_seconds": report["train_seconds"]}
+    if args.command == "micro":
+        from rarft_eval.micro.recipe import load_micro_recipe, run_micro
+
+        recipe = load_micro_recipe(args.config, overrides)
+        stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+        return run_micro(recipe, stages=stages, install=args.install, log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.command in ("grpo", "export-verl"):
         if args.retriever:
             overrides.append(f"retrieval.retriever={args.retriever}")

@@ -127,6 +127,8 @@ def build_dataset(recipe: GRPORecipe, tokenizer, out: Path, *, log=info) -> tupl
     options = prompt_options(recipe.prompt)
     builder = PromptBuilder(tokenizer, options)  # refuses a tokenizer without a chat template
     r = recipe.retrieval
+    if r.prepared:
+        return _prepared_dataset(recipe, builder, spec, Path(r.prepared), out, log=log)
     if r.n_demonstrations < 1:
         raise RarftError(f"retrieval.n_demonstrations must be >= 1 (got {r.n_demonstrations}); the baseline arm is "
                          f"retrieval.retriever: none")
@@ -167,6 +169,47 @@ def build_dataset(recipe: GRPORecipe, tokenizer, out: Path, *, log=info) -> tupl
                 "chat_template_sha": stable_hash(builder.chat_template_text() or ""), "built": now()}
     write_json(manifest_path, manifest)
     log(f"grpo: {len(rows)} prompts, retriever {retriever.spec} (k={k}) -> {data_path}")
+    return rows, manifest
+
+
+def _prepared_dataset(recipe: GRPORecipe, builder, spec, src: Path, out: Path, *, log=info
+                      ) -> tuple[list[dict], dict[str, Any]]:
+    """The dataset of an earlier `--prepare-only` run, checked against this recipe before use: the file's
+    sha256, the retriever kind, the prompt template, the chat template and the query ids must all match."""
+    from rarft_eval.retrieval import parse_spec
+    from rarft_eval.training.data import load_queries
+
+    data_path, manifest_path = src / "dataset.jsonl", src / "dataset_manifest.json"
+    if not (data_path.is_file() and manifest_path.is_file()):
+        raise RarftError(f"retrieval.prepared: {src} holds no dataset.jsonl + dataset_manifest.json "
+                         f"(make it with `rarft-train grpo --prepare-only`)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise RarftError(f"retrieval.prepared: {manifest_path} is not valid JSON") from None
+    def fail(what: str) -> None:
+        raise RarftError(f"retrieval.prepared: {src} was built with another {what}; prepare it again with this recipe")
+
+    if manifest.get("sha256") != sha256_file(data_path):
+        raise RarftError(f"retrieval.prepared: {data_path} does not match the sha256 in its manifest (changed or torn)")
+    want = parse_spec(recipe.retrieval.retriever)[0] if recipe.retrieval.retriever.strip() != "none" else "none"
+    if manifest.get("retriever", {}).get("name") != want:
+        fail("retriever")
+    if manifest.get("prompt_spec") != spec.model_dump():
+        fail("prompt template")
+    if manifest.get("chat_template_sha") != stable_hash(builder.chat_template_text() or ""):
+        fail("chat template")
+    if manifest.get("n_demonstrations") != (0 if want == "none" else recipe.retrieval.n_demonstrations):
+        fail("number of demonstrations")
+    rows = read_jsonl(data_path)
+    if [r["query_id"] for r in rows] != [p.id for p in load_queries(recipe.queries)]:
+        fail("query set")
+    out.mkdir(parents=True, exist_ok=True)
+    if src.resolve() != out.resolve():
+        write_jsonl(out / "dataset.jsonl", rows)
+        manifest = {**manifest, "prepared_from": str(src)}
+        write_json(out / "dataset_manifest.json", manifest)
+    log(f"grpo: {len(rows)} prompts from the prepared dataset {data_path} (retriever {manifest['retriever'].get('spec')})")
     return rows, manifest
 
 

@@ -286,6 +286,38 @@ def test_grpo_dataset_is_stored_once_and_rebuilt_when_its_inputs_change(construc
     assert all("Reference problem:" not in r["prompt"] for r in plain)
 
 
+def test_grpo_prepared_dataset_is_used_as_is_and_checked(constructed, tiny_tokenizer, tmp_path, monkeypatch):
+    """retrieval.prepared: retrieve on one machine, train on another; a dataset built for another retriever,
+    query set or template is refused, and a changed file is caught by its sha256."""
+    from rarft_eval.training.grpo import build_dataset
+
+    monkeypatch.setenv("RARFT_EVAL_CACHE", str(tmp_path / "cache"))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(constructed["queries"].read_text())
+    common = [f"queries.path={queries}", f"retrieval.corpus.path={constructed['corpus']}"]
+    recipe = load_recipe(TRAINING / "grpo-tiny-cpu.yaml", "grpo", [*common, "retrieval.retriever=bm25"])
+    rows, _ = build_dataset(recipe, tiny_tokenizer, tmp_path / "prep", log=lambda *a: None)
+    # the training machine: the same recipe, another output dir, the corpus gone
+    used = load_recipe(TRAINING / "grpo-tiny-cpu.yaml", "grpo", [
+        f"queries.path={queries}", "retrieval.corpus.path=/nonexistent.jsonl", "retrieval.retriever=bm25",
+        f"retrieval.prepared={tmp_path / 'prep'}"])
+    got, manifest = build_dataset(used, tiny_tokenizer, tmp_path / "train", log=lambda *a: None)
+    assert got == rows and manifest["prepared_from"] == str(tmp_path / "prep")
+    assert (tmp_path / "train" / "dataset.jsonl").read_text() == (tmp_path / "prep" / "dataset.jsonl").read_text()
+    other = load_recipe(TRAINING / "grpo-tiny-cpu.yaml", "grpo", [
+        *common, "retrieval.retriever=random", f"retrieval.prepared={tmp_path / 'prep'}"])
+    with pytest.raises(RarftError, match="another retriever"):
+        build_dataset(other, tiny_tokenizer, tmp_path / "x", log=lambda *a: None)
+    fewer = load_recipe(TRAINING / "grpo-tiny-cpu.yaml", "grpo", [
+        *common, "queries.limit=3", "retrieval.retriever=bm25", f"retrieval.prepared={tmp_path / 'prep'}"])
+    with pytest.raises(RarftError, match="another query set"):
+        build_dataset(fewer, tiny_tokenizer, tmp_path / "y", log=lambda *a: None)
+    data = tmp_path / "prep" / "dataset.jsonl"
+    data.write_text(data.read_text().replace("Reference", "Referenc", 1))
+    with pytest.raises(RarftError, match="sha256"):
+        build_dataset(used, tiny_tokenizer, tmp_path / "z", log=lambda *a: None)
+
+
 def test_judge_endpoint_that_is_down_is_one_line(tmp_path):
     from rarft_eval.training.labelers.judge import JudgeLabeler
     from rarft_eval.training.recipes import JudgeConfig
