@@ -141,7 +141,7 @@ def _done(stage: str, out: Path) -> bool:
 def _run_cli(stage_cmd: str, config: Path, log) -> None:
     cmd = [sys.executable, "-m", "rarft_eval.training.cli", stage_cmd, "--config", str(config)]
     log("micro: $ " + " ".join(cmd[1:]))
-    proc = subprocess.run(cmd, env=os.environ.copy())
+    proc = subprocess.run(cmd, env=os.environ.copy(), stdout=sys.stderr)  # stdout carries our own summary
     if proc.returncode != 0:
         raise RarftError(f"micro: stage `{stage_cmd}` failed (exit {proc.returncode}); rerun the same command to "
                          f"resume, or run `rarft-train {stage_cmd} --config {config}` alone")
