@@ -103,12 +103,31 @@ def table2(grpo: Path, rarft: Path) -> list[str]:
     return lines
 
 
+def table3(runs: list[Path]) -> list[str]:
+    """Any runs side by side: policy, test-time retriever, avg@k +- SE, taught / untaught."""
+    lines = ["| task | policy | test-time retriever | avg@k ± SE | k | taught / untaught |", "|---|---|---|---|---|---|"]
+    for run in runs:
+        cfg = RunDir(run).read_config()
+        metrics = json.loads((run / "metrics.json").read_text())
+        groups = group_accuracy(run)
+        for task, m in sorted(metrics["tasks"].items()):
+            g = groups.get(task, {})
+            lines.append(f"| {task} | {Path(cfg['identity']['model']).name} | {_short(cfg['identity']['retriever'])} "
+                         f"| {m['avg@k']:.3f} ± {m['avg@k_se']:.3f} | {m['k']} | {_f(g.get('taught'))} / "
+                         f"{_f(g.get('untaught'))} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Render the micro world's tables as Markdown.")
     p.add_argument("--ablation", type=Path, action="append", required=True, help="ablation CSV (repeatable)")
     p.add_argument("--runs", type=Path, default=Path("results/micro/runs"), help="where the ablation's runs are")
     p.add_argument("--grpo", type=Path, required=True, help="run directory of the GRPO policy")
     p.add_argument("--rarft", type=Path, required=True, help="run directory of the RA-RFT policy")
+    p.add_argument("--hard-grpo", type=Path, help="the GRPO policy's run on micro_hard")
+    p.add_argument("--hard-rarft", type=Path, help="the RA-RFT policy's run on micro_hard")
+    p.add_argument("--cross", type=Path, action="append", default=[],
+                   help="more runs for Table 3 (e.g. each RL policy with the other arm's test-time retrieval)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--header", type=Path, help="Markdown put above the tables (the commands)")
     a = p.parse_args(argv)
@@ -118,6 +137,11 @@ def main(argv: list[str] | None = None) -> None:
         lines += table1(path, a.runs) + [""]
     lines += ["## Table 2: GRPO vs RA-RFT, each evaluated with its own training-time retrieval", ""]
     lines += table2(a.grpo, a.rarft) + [""]
+    if a.hard_grpo and a.hard_rarft:
+        lines += table2(a.hard_grpo, a.hard_rarft) + [""]
+    if a.cross:
+        lines += ["## Table 3: which part is the policy, which the retrieval", ""]
+        lines += table3([a.grpo, a.rarft, *a.cross]) + [""]
     a.out.write_text("\n".join(lines))
     print("\n".join(lines))
 
