@@ -89,7 +89,11 @@ def test_same_command_again_draws_nothing_and_changed_config_is_refused(referenc
 
 def test_sigkill_mid_run_then_resume_completes_with_the_same_samples(reference, tiny_model, tmp_path):
     _, ref_dir, _ = reference
-    args = ["--model", str(tiny_model), *BASE_ARGS, "-k", "4", "--limit", "30", "--results-dir", "res", "--no-progress"]
+    # at most 8 sequences in flight: the problems finish in waves, so the kill lands mid-run (with all 120 in one
+    # batch every sample ends at the same step and the run can finish between two polls); seeded requests draw
+    # the same samples whatever the batch
+    args = ["--model", str(tiny_model), *BASE_ARGS, "-k", "4", "--limit", "30", "--results-dir", "res", "--no-progress",
+            "--engine-arg", "max_num_seqs=8"]
     proc = subprocess.Popen([sys.executable, "-m", "rarft_eval", *args], cwd=tmp_path, env=cli_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     samples = tmp_path / "res" / "runs" / "tiny-qwen3__none__aime25" / "samples.jsonl"
@@ -99,7 +103,7 @@ def test_sigkill_mid_run_then_resume_completes_with_the_same_samples(reference, 
             if samples.exists() and samples.read_text().count("\n") >= 8:
                 break
             assert proc.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.2)
+            time.sleep(0.05)
         else:
             pytest.fail("no samples were written in time")
     finally:
