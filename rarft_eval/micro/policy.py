@@ -11,11 +11,11 @@ import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from rarft_eval.micro.world import World, WorldConfig
+from rarft_eval.training.recipes import MicroPretrain
 
 # head_dim 64: vLLM's CPU attention refuses smaller heads. ~2.9M parameters with a 1k vocabulary.
 MICRO_SHAPE = dict(
@@ -30,19 +30,7 @@ MICRO_SHAPE = dict(
 MARKER = "rarft_micro_model.json"
 
 
-@dataclass
-class PretrainConfig:
-    examples: int = 100_000
-    p_same: float = 0.2  # a taught procedure with a same-procedure demonstration
-    p_other: float = 0.1  # a taught procedure with a demonstration of another one
-    p_practice: float = 0.3  # a made-up rule explained only by its demonstration
-    epochs: float = 1.0
-    batch_size: int = 128
-    lr: float = 1e-3
-    warmup_ratio: float = 0.02
-    weight_decay: float = 0.01
-    vocab_size: int = 1024
-    seed: int = 0
+PretrainConfig = MicroPretrain  # the `pretrain:` section of training/micro.yaml
 
 
 def micro_task():
@@ -171,7 +159,7 @@ def pretrain(out_dir: str | Path, cfg: PretrainConfig = PretrainConfig(), world_
         "model": "rarft-eval micro policy (base, pre-trained)",
         "parameters": n_params,
         "shape": MICRO_SHAPE,
-        "pretrain": asdict(cfg),
+        "pretrain": cfg.model_dump(),
         "world": world.manifest()["config"] | {"config_sha256": world_cfg.sha256()},
         "train_loss_first_last": [losses[0], losses[-1]] if losses else None,
         "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
@@ -188,9 +176,10 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="Pre-train the micro policy from scratch.")
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--examples", type=int, default=PretrainConfig.examples)
-    parser.add_argument("--epochs", type=float, default=PretrainConfig.epochs)
-    parser.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
+    defaults = PretrainConfig()
+    parser.add_argument("--examples", type=int, default=defaults.examples)
+    parser.add_argument("--epochs", type=float, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=0)
     a = parser.parse_args(argv)
     random.seed(a.seed)

@@ -28,52 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
 
 from rarft_eval.errors import RarftError
+from rarft_eval.training.recipes import MicroRecipe, load_recipe
 
-STAGES = ("world", "policy", "labels", "retriever", "grpo-none", "grpo-benefit")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MicroPretrain(_Strict):
-    examples: int = 100_000
-    epochs: float = 1.0
-    batch_size: int = 128
-    lr: float = 1e-3
-    p_same: float = 0.2
-    p_other: float = 0.1
-    p_practice: float = 0.3
-    vocab_size: int = 1024
-    seed: int = 0
-
-
-class MicroRecipe(_Strict):
-    stage: str = "micro"
-    output: str = "runs/micro"
-    world_seed: int = 0
-    pretrain: MicroPretrain = Field(default_factory=MicroPretrain)
-    # sub-stage recipes (rarft-train labels / retriever / grpo keys); paths are filled in by the recipe
-    labels: list[dict[str, Any]] = Field(default_factory=list)
-    retriever: dict[str, Any] = Field(default_factory=dict)
-    grpo: dict[str, Any] = Field(default_factory=dict)
-    engine: str = "auto"  # gain-label rollouts: vllm when importable, else hf (batched transformers)
 
 
 def load_micro_recipe(path: str | Path, overrides: list[str]) -> MicroRecipe:
-    from pydantic import ValidationError
-
-    from rarft_eval.training.recipes import apply_overrides, read_yaml
-
-    raw = apply_overrides(read_yaml(path), overrides)
-    try:
-        return MicroRecipe(**raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise RarftError(f"{path}: `{'.'.join(map(str, err['loc']))}`: {err['msg']}") from None
+    return load_recipe(path, "micro", overrides)
 
 
 def _engine(name: str) -> str:
@@ -149,7 +111,7 @@ def _run_cli(stage_cmd: str, config: Path, log) -> None:
 
 def run_micro(recipe: MicroRecipe, *, stages: list[str] | None = None, install: str | None = None, log=print
               ) -> dict[str, Any]:
-    from rarft_eval.micro.policy import PretrainConfig, pretrain
+    from rarft_eval.micro.policy import pretrain
     from rarft_eval.micro.world import WorldConfig, write_world
     from rarft_eval.tasks import default_tasks_dir
 
@@ -184,7 +146,7 @@ def run_micro(recipe: MicroRecipe, *, stages: list[str] | None = None, install: 
                         raise RarftError(f"micro: the generator's {fname} differs from the shipped {shipped / fname}; "
                                          "the world changed: regenerate tasks/data/micro and its PROVENANCE entry")
         elif stage == "policy":
-            pretrain(out / "policy", PretrainConfig(**recipe.pretrain.model_dump()), world_cfg, log=log)
+            pretrain(out / "policy", recipe.pretrain, world_cfg, log=log)
         elif stage.startswith("labels-"):
             _run_cli("labels", rec_dir / f"{stage}.yaml", log)
         elif stage == "retriever":

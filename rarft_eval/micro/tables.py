@@ -147,4 +147,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from rarft_eval.errors import RarftError
+
+    try:
+        main()
+    except (RarftError, OSError, KeyError, ValueError) as exc:  # a missing run or a malformed CSV: one line
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -245,7 +245,38 @@ class GRPORecipe(_Strict):
     verl: VerlConfig = Field(default_factory=VerlConfig)
 
 
-RECIPES: dict[str, type[BaseModel]] = {"labels": LabelsRecipe, "retriever": RetrieverRecipe, "grpo": GRPORecipe}
+class MicroPretrain(_Strict):
+    """Pre-training of the micro policy (rarft_eval.micro.policy): the mix of solved problems and the optimizer."""
+
+    examples: int = 100_000
+    p_same: float = 0.2  # a taught procedure with a same-procedure demonstration
+    p_other: float = 0.1  # a taught procedure with a demonstration of another one
+    p_practice: float = 0.3  # a made-up rule explained only by its demonstration
+    epochs: float = 1.0
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup_ratio: float = 0.02
+    weight_decay: float = 0.01
+    vocab_size: int = 1024
+    seed: int = 0
+
+
+class MicroRecipe(_Strict):
+    """`rarft-train micro`: every stage on the micro world (rarft_eval.micro.recipe)."""
+
+    stage: Literal["micro"] = "micro"
+    output: str = "runs/micro"
+    world_seed: int = 0
+    pretrain: MicroPretrain = Field(default_factory=MicroPretrain)
+    # sub-stage recipes (rarft-train labels / retriever / grpo keys); paths are filled in by the recipe
+    labels: list[dict[str, Any]] = Field(default_factory=list)
+    retriever: dict[str, Any] = Field(default_factory=dict)
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    engine: str = "auto"  # gain-label rollouts: vllm when importable, else hf (batched transformers)
+
+
+RECIPES: dict[str, type[BaseModel]] = {"labels": LabelsRecipe, "retriever": RetrieverRecipe, "grpo": GRPORecipe,
+                                       "micro": MicroRecipe}
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
