@@ -74,7 +74,7 @@ EOF
     fi
   done
   "$PY" - <<'EOF'
-import importlib, importlib.metadata as md
+import importlib.util, importlib.metadata as md
 names = ["torch", "transformers", "tokenizers", "pyarrow", "fsspec", "huggingface_hub", "accelerate", "datasets",
          "trl", "lm_eval", "vllm", "pydantic", "numpy", "triton"]
 print("versions:", {n: (md.version(n) if importlib.util.find_spec(n.replace("-", "_")) else None) for n in names})
