@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from threeway import Sampler  # noqa: E402
+from threeway import Sampler, wait_for_free_gpu  # noqa: E402
 
 MODE_SETTINGS = {
     "vllm": ["trainer.use_vllm=true", "trainer.vllm_mode=colocate"],
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skip {mode}/{arm}: deadline", flush=True)
                 continue
             run_dir = args.out / f"run-{mode}-{arm}"
+            waited = wait_for_free_gpu()  # the previous run's engine may still be releasing GPU memory
             cmd = command(args.policy, run_dir, mode, arm, args.steps, args.recipe, args.extra)
             t0 = time.time()
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             longest = max(longest, t1 - t0)
             (args.out / f"log-{mode}-{arm}.txt").write_text(proc.stdout + "\n----- stderr -----\n" + proc.stderr[-300_000:])
             entry: dict = {"mode": mode, "arm": arm, "returncode": proc.returncode, "wall_s": round(t1 - t0, 1),
+                           "waited_for_free_gpu_s": waited,
                            "gpu_mem_max_mib_nvml": sampler.max_mem(t0, t1), "gpu_util_mean": sampler.mean_util(t0, t1),
                            "command": " ".join(cmd[1:])}
             record = run_dir / "rarft_training.json"

@@ -81,6 +81,23 @@ class Sampler(threading.Thread):
         return max(xs) if xs else None
 
 
+def wait_for_free_gpu(limit_mib: int = 4096, timeout_s: float = 120.0) -> float | None:
+    """Wait until the GPU holds less than `limit_mib` MiB (an engine of an earlier command may still be
+    releasing its memory: a vLLM engine asked for 0.3 of the GPU found only 32 GiB free right after the
+    three-way run ended). Returns the seconds waited, None without NVML."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+    except Exception:  # noqa: BLE001 - no NVML, nothing to wait for
+        return None
+    t0 = time.time()
+    while pynvml.nvmlDeviceGetMemoryInfo(h).used >> 20 > limit_mib and time.time() - t0 < timeout_s:
+        time.sleep(0.5)
+    return round(time.time() - t0, 1)
+
+
 def parse_workload(text: str) -> dict:
     try:
         mt, task, n = text.split(":")
@@ -244,8 +261,42 @@ def import_cost(system: str) -> float | None:
         return None
 
 
+def busy_profile(report: dict, nvml_csv: Path) -> list[dict]:
+    """Per phase, from the NVML trace: the GPU-busy window (first to last sample with utilisation > 0) and
+    the mean utilisation in each eighth of the generation window."""
+    import csv
+
+    rows = [(float(r["t"]), int(r["util"])) for r in csv.DictReader(nvml_csv.open())]
+    out = []
+    for p in report["phases"]:
+        a, b, g0, g1 = p["phase_start"], p["phase_end"], p.get("gen_start"), p.get("gen_end")
+        busy = [t for t, u in rows if a <= t <= b and u > 0]
+        eighths = []
+        if g0 and g1:
+            w = (g1 - g0) / 8
+            for i in range(8):
+                us = [u for t, u in rows if g0 + i * w <= t < g0 + (i + 1) * w]
+                eighths.append(round(sum(us) / len(us)) if us else None)
+        out.append({"system": p["system"], "max_tokens": p["max_tokens"], "problems": p["problems"],
+                    "gpu_busy_s": round(busy[-1] - busy[0], 2) if busy else None,
+                    "after_gpu_idle_s": round(g1 - busy[-1], 2) if busy and g1 else None,
+                    "util_by_eighth": eighths})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--report", type=Path, metavar="DIR",
+                    help="reprint the table and the GPU-busy profile of a finished run (threeway.json, nvml.csv)")
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--report" in argv:
+        d = Path(argv[argv.index("--report") + 1])
+        report = json.loads((d / "threeway.json").read_text())
+        summarize(report)
+        for row in busy_profile(report, d / "nvml.csv"):
+            print(json.dumps(row))
+        return 0
     ap.add_argument("--model", required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--workload", type=parse_workload, action="append", required=True)
@@ -271,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.out / "nvml.csv", "w") as f:
             f.write("t,util,mem_mib\n" + "".join(f"{t:.2f},{u},{m}\n" for t, u, m in sampler.rows))
 
+    report["waited_for_free_gpu_s"] = wait_for_free_gpu()
     import torch
 
     t = time.time()
