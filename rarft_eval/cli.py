@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from rarft_eval import process_guard as _process_guard
 from rarft_eval.errors import RarftError
 
 SUBCOMMANDS = ("run", "ablate", "compare", "tasks", "leaderboard", "lm-eval-tasks")
@@ -130,6 +131,8 @@ def _normalize_argv(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if (refused := _process_guard.cli_refusal("rarft-eval")) is not None:  # a script without a __main__ guard
+        return refused
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM's INFO lines drown the progress bar
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args_list = _normalize_argv(list(sys.argv[1:] if argv is None else argv))

@@ -226,7 +226,9 @@ def run_eval(
     opts: RunOptions, on_event: Callable[[str, dict], None] | None = None, engines: EnginePool | None = None
 ) -> RunResult:
     from rarft_eval.grading import Grader
+    from rarft_eval.process_guard import refuse_in_child
 
+    refuse_in_child("run_eval")  # a script without a __main__ guard, re-imported by a grading worker or vLLM
     emit = on_event or (lambda kind, data: None)
     if opts.k < 1:
         raise RarftError(f"-k must be >= 1 (got {opts.k})")
