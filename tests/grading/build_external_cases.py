@@ -513,7 +513,9 @@ def build(mirrors: Path) -> tuple[list[dict], list[dict]]:
              HENDRYCKS[0]: "hendrycks", ORLHF_GRADE[0]: "openrlhf"}
     seen: dict[str, int] = {}
     for c in rows:
-        base = f"{short[c['source']['repo']]}-{c['source']['test'].removeprefix('test_')}-L{c['source']['line']}"
+        line = c["source"]["line"]
+        where = f"L{line}" if isinstance(line, int) else re.sub(r"[^a-z0-9]+", "_", str(line).lower()).strip("_")
+        base = f"{short[c['source']['repo']]}-{c['source']['test'].removeprefix('test_')}-{where}"
         seen[base] = seen.get(base, 0) + 1
         c["id"] = base if seen[base] == 1 else f"{base}-{seen[base]}"
         h = int(hashlib.sha256(c["id"].encode()).hexdigest(), 16)
