@@ -363,7 +363,7 @@ def pytest_assertions(tree: ast.Module, func: str):
 # ------------------------------------------------------------------ turning facts into cases
 
 _RESPONSE_MARKERS = ("$", "\\(", "\\[", "\\boxed", "\\fbox")
-_CMD_RE = re.compile(r"\\(?:text|mathrm|textbf|mbox)\s*\{[^{}]*\}|\\[a-zA-Z]+")
+_CMD_RE = re.compile(r"\\(?:text|mathrm|textbf|mbox|begin|end)\s*\{[^{}]*\}|\\[a-zA-Z]+")
 _WORD_RE = re.compile(r"[A-Za-z]{3,}")
 
 
