@@ -10,6 +10,8 @@ Messages parent -> worker: ("grade", [(idx, response, gold, spec_dict), ...])
                            ("probe", idx, "limits" | "sleep", arg)
                            ("stop",)
 Messages worker -> parent: ("ok", idx, verdict_dict | cluster_ids)
+                           ("ref", idx, math-verify result)   (sent mid-check; the fallback
+                                                             if the check is then hard-killed)
                            ("ready",)
 """
 
@@ -101,7 +103,8 @@ def worker_main(conn, max_memory_mb: int | None) -> None:
         if kind == "grade":
             for idx, response, gold, spec_d in msg[1]:
                 try:
-                    v = grade(response, gold, _spec_from(spec_d)).to_dict()
+                    v = grade(response, gold, _spec_from(spec_d),
+                              on_reference=lambda r, idx=idx: conn.send(("ref", idx, r))).to_dict()
                 except MemoryError:
                     v = {"correct": False, "status": "error", "extracted": None, "reason": "memory limit exceeded"}
                     conn.send(("ok", idx, v))
