@@ -33,7 +33,16 @@ import time
 from functools import lru_cache
 from typing import Any, Callable
 
-from .equivalence import GoldError, equivalent, gold_answer_text, gold_choice, gold_part_count, numeric_value, rel_close
+from .equivalence import (
+    GoldError,
+    equivalent,
+    gold_answer_text,
+    gold_choice,
+    gold_part_count,
+    numeric_value,
+    refused_by_math_verify,
+    rel_close,
+)
 from .extract import UNPARSED, extract_answer, split_reasoning
 from .safety import install_guards
 from .types import GradeSpec, Verdict
@@ -303,7 +312,11 @@ def _grade(response, gold, spec, reference, on_reference, t0) -> Verdict:
             reason += f"; rarft {cheap.decided_by}: no"
         elif extracted is not None:
             try:
-                finished, dec = _run_timed(lambda: equivalent(extracted, gold_text, spec), budget)
+                if mv_parsed is not None:
+                    with refused_by_math_verify(*mv_parsed):
+                        finished, dec = _run_timed(lambda: equivalent(extracted, gold_text, spec), budget)
+                else:
+                    finished, dec = _run_timed(lambda: equivalent(extracted, gold_text, spec), budget)
             except GoldError as e:
                 return Verdict(correct=False, status="error", extracted=extracted, extraction_rule=rule, reason=str(e))
             if finished:

@@ -90,14 +90,14 @@ def latex_to_sympy(latex: str):
         return None
     if not norm:
         return None
+    from math_verify.parser import parse_latex_cached
+
     for candidate in _candidates(norm):
         try:
-            return latex2sympy(
-                candidate,
-                is_real=not _should_treat_as_complex(candidate),
-                convert_degrees=False,
-                normalization_config=None,
-            )
+            # math-verify's own (cached) call: latex2sympy(candidate, is_real=..., convert_degrees=False,
+            # normalization_config=None). When the project's normalisation gives the string math-verify
+            # just parsed for the same response, this is a cache hit instead of a second ANTLR parse.
+            return parse_latex_cached(candidate)
         except Exception:
             continue
     return None
@@ -527,6 +527,43 @@ def _multiset_match(pparts: list[str], gparts: list[str], spec: GradeSpec, cheap
     return Decision(True, "multi", norm_p, norm_g)
 
 
+# (gold objects, response objects) math-verify parsed and refused for the check being graded; set by
+# core.grade around the project's sympy phase so the same comparison is not run twice.
+_REFUSED: tuple[list, list] | None = None
+
+
+class refused_by_math_verify:
+    """Context manager: within it, a pair math-verify already refused is not verified again."""
+
+    def __init__(self, g_parsed, p_parsed):
+        self.pair = ([x for x in g_parsed if not isinstance(x, str)], [x for x in p_parsed if not isinstance(x, str)])
+
+    def __enter__(self):
+        global _REFUSED
+        _REFUSED = self.pair
+
+    def __exit__(self, *exc):
+        global _REFUSED
+        _REFUSED = None
+
+
+def _already_refused(G, P) -> bool:
+    """math-verify's plain verify of G against P was False, and the project's extra option
+    (set/relation comparison) cannot change that for these two objects."""
+    if _REFUSED is None:
+        return False
+    from sympy import Set
+    from sympy.core.relational import Relational
+    from sympy.logic.boolalg import BooleanFunction
+
+    if any(isinstance(x, (Set, Relational, BooleanFunction)) for x in (G, P)):
+        return False
+    try:
+        return any(G == g for g in _REFUSED[0]) and any(P == p for p in _REFUSED[1])
+    except Exception:
+        return False
+
+
 def _sympy_decision(p: Cleaned, g: Cleaned, spec: GradeSpec) -> Decision:
     from math_verify import verify
 
@@ -540,7 +577,10 @@ def _sympy_decision(p: Cleaned, g: Cleaned, spec: GradeSpec) -> Decision:
     guard = _size_guard(G, P)
     if guard is not None:
         return Decision(guard, "size_guard", _short(P), _short(G), "a side is too large to evaluate; compared structurally")
-    ok = bool(verify(G, P, timeout_seconds=None, allow_set_relation_comp=True))
+    if _already_refused(G, P):
+        ok = False  # math-verify compared exactly these two objects a moment ago and said no
+    else:
+        ok = bool(verify(G, P, timeout_seconds=None, allow_set_relation_comp=True))
     if not ok:
         G2, P2 = _vector_as_tuple(G, P)
         if G2 is not None:
