@@ -194,7 +194,7 @@ def _unfinished(response: str) -> bool:
     """The response stops mid-sentence: it ends on a word (no closing punctuation), and that word
     cannot end a sentence ("to", "the", ...) or 8+ words of prose follow its last number or math."""
     final, reasoning = split_reasoning(response)
-    text = _CHAT_TOKEN_RE.sub("", (final if final.strip() else reasoning)).rstrip()
+    text = _CHAT_TOKEN_RE.sub("", (final if final.strip() else reasoning)[-600:]).rstrip()
     m = re.search(r"([A-Za-z]+)$", text)
     if not m:
         return False

@@ -164,6 +164,7 @@ _GOLD_CHOICE_RE = re.compile(r"^\s*\(?([A-E])\)?(?:[.)]\s*|\s+)(?=[A-Z(])")
 _GOLD_ANSWER_IS_RE = re.compile(r"answer\s+is\s*:?\s*\(?([A-E])\)(?![A-Za-z])|answer\s+is\s*:?\s*\n\s*\(?([A-E])\)?\s")
 
 
+@lru_cache(maxsize=4096)
 def gold_answer_text(gold: str) -> str:
     """The answer a gold string states. A gold is usually just the answer; some are written like a
     response (``\\boxed{1} and \\boxed{2}``, ``$1$ and $2$``, a reference solution ending in a box):
@@ -183,6 +184,7 @@ def gold_answer_text(gold: str) -> str:
     return gold
 
 
+@lru_cache(maxsize=4096)
 def gold_choice(gold: str) -> str | None:
     """The letter of a multiple-choice gold: ``C``, ``(C)``, ``\\text{(C)}``, ``(D) Alina``, ``C Cecile``."""
     if not isinstance(gold, str) or len(gold) > 200:
@@ -200,6 +202,7 @@ def gold_choice(gold: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def gold_part_count(gold_text: str) -> int:
     """How many answers the gold lists at its top level (1 for a tuple, interval or single value)."""
     try:

@@ -388,9 +388,9 @@ _WHOLE_MAX = 60
 
 
 def _whole_response(text: str) -> str | None:
-    """A short one-line response that is only an answer: ``\\$10``, ``E``, ``x \\in [0, 1]``."""
+    """A short one-line response that is only math: ``\\$10``, ``E``, ``x \\in [0, 1]`` (no word of prose)."""
     t = text.strip()
-    if not t or len(t) > _WHOLE_MAX or "\n" in t or _prose_words(t) > 1 or "\\boxed" in t or "\\fbox" in t:
+    if not t or len(t) > _WHOLE_MAX or "\n" in t or _prose_words(t) > 0 or "\\boxed" in t or "\\fbox" in t:
         return None
     return t if _has_content(t) else None
 
@@ -399,9 +399,9 @@ def _whole_response(text: str) -> str | None:
 _CHOICE_PATTERNS = [
     # "the answer is (C)", "Answer: B", "the answer is for sure D", "correct option is **(C)**"
     re.compile(r"(?:answer|option|choice)\s*(?:is|:|=)?\s*(?:(?:for\s+sure|definitely|probably|clearly|option|choice|letter)\s+)?"
-               r"[*_]*\(?([A-E])\)?[*_]*(?![A-Za-z0-9])", re.IGNORECASE),
+               r"[*_]*\(?((?-i:[A-E]))\)?[*_]*(?![A-Za-z0-9])", re.IGNORECASE),
     # "... therefore I think it's B", "so I choose (D)." at the very end
-    re.compile(r"(?:it's|it\s+is|is|choose|pick|select)\s+[*_]*\(?([A-E])\)?[*_]*\s*[.!]?\s*$", re.IGNORECASE),
+    re.compile(r"(?:it's|it\s+is|is|choose|pick|select)\s+[*_]*\(?((?-i:[A-E]))\)?[*_]*\s*[.!]?\s*$", re.IGNORECASE),
 ]
 _CHOICE_START_RE = re.compile(r"^\s*[*_]*\(?([A-E])\)?[*_]*(?:[.):]\s|\s*$)")
 

@@ -120,9 +120,9 @@ _SCI_RE = re.compile(
     r"^([+-]?\d+(?:\.\d*)?)[eE]([+-]?\d+)$"
     r"|^(?:([+-]?\d+(?:\.\d*)?)(?:\\times|\\cdot|\*|x))?10\^\{?([+-]?\d+)\}?$"
 )
-_PLAIN_WORD_UNIT_RE = re.compile(
-    r"^([+-]?\d[\d,]*(?:\.\d+)?)\s*((?:[a-zA-Z]+\.?(?:\^\{?\d\}?)?(?:/[a-zA-Z]+(?:\^\{?\d\}?)?)?\s*){1,3})$"
-)
+_UNIT_WORD = r"[a-zA-Z]+\.?(?:\^\{?\d\}?)?(?:/[a-zA-Z]+(?:\^\{?\d\}?)?)?"
+# words separated by whitespace (so a run of letters splits one way only: no backtracking blow-up)
+_PLAIN_WORD_UNIT_RE = re.compile(rf"^([+-]?\d[\d,]*(?:\.\d+)?)\s*({_UNIT_WORD}(?:\s+{_UNIT_WORD}){{0,2}})\s*$")
 # two-letter (and one-letter) unit words; longer words count as units unless they are math names
 _SHORT_UNITS = frozenset("cm mm km kg mg ml ft in yd mi hr lb oz sq cc mL kB MB GB m g s h l L".split())
 _MATH_WORDS = frozenset("sin cos tan cot sec csc log ln exp sqrt pi arcsin arccos arctan sinh cosh tanh mod gcd lcm".split())
@@ -140,7 +140,10 @@ def is_unit_words(words: str) -> bool:
 
 def strip_unit_words(s: str) -> str | None:
     """The number of ``<number> <unit words>`` ("10weeks", "10 cm^2", "50 km/h"), else None."""
-    m = _PLAIN_WORD_UNIT_RE.match(s.strip())
+    t = s.strip()
+    if len(t) > 80:
+        return None
+    m = _PLAIN_WORD_UNIT_RE.match(t)
     if m and is_unit_words(m.group(2)):
         return m.group(1)
     return None

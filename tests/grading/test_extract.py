@@ -94,6 +94,7 @@ def test_several_boxes(response, parts, answer):
         ("A is wrong; the answer is (B).", "B"),
         ("Work... so the answer is $\\boxed{\\text{(E)}}$", "E"),
         ("I cannot tell.", None),
+        ("so the answer is c = 5", None),  # a lower-case variable is not a choice letter
     ],
 )
 def test_choice_letters(response, letter):

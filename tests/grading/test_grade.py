@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from rarft_eval.grading import GradeSpec, Verdict, grade
@@ -134,6 +136,19 @@ def test_project_timeout_falls_back_to_math_verify(monkeypatch):
     v = grade("\\boxed{m \\cdot 6}", "6m")  # math-verify: no; the project's sympy phase would say yes
     assert v.extra.get("fallback") == "rarft_timeout"
     assert v.correct is False and v.math_verify_correct is False and v.status == "wrong"
+
+
+@pytest.mark.parametrize(
+    "response",
+    ["a" * 100_000 + "!", "x " * 50_000 + "to", "<|a|>" * 20_000, "\\boxed{1} " + "and " * 20_000,
+     "The answer is " + "1 " * 30_000, "10" + "ab" * 150 + "!"],
+    ids=["letters", "dangling", "chat-tokens", "box-then-words", "numbers", "unit-letters"],
+)
+def test_hostile_inputs_finish(response):
+    # the vetoes and the new readings scan bounded tails: these return in well under a second
+    t0 = time.perf_counter()
+    v = grade(response, "5", reference=False)
+    assert v.status in ("wrong", "no_answer", "correct") and time.perf_counter() - t0 < 10
 
 
 def test_huge_gold_and_huge_numbers_do_not_overflow():
