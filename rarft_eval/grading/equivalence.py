@@ -394,10 +394,17 @@ def _equivalent_single(p: Cleaned, g: Cleaned, spec: GradeSpec, allow_multi: boo
     return _sympy_decision(p, g, spec)
 
 
+_FUNC_OF_RE = re.compile(r"^[a-zA-Z]\(([a-zA-Z])\)$")
+
+
 def _both_dependent(a: str, b: str) -> bool:
-    """y and f(x), or f(x) and g(x): both name the dependent variable."""
-    dep = re.compile(r"^(?:[yz]|[a-zA-Z]\(\s*[a-zA-Z]\s*\))$")
-    return bool(dep.match(a.replace(" ", ""))) and bool(dep.match(b.replace(" ", "")))
+    """``y`` and ``f(x)``, or ``f(x)`` and ``g(x)``: two names for the same dependent variable
+    (not ``y`` and ``z``, which name two different unknowns)."""
+    a, b = a.replace(" ", ""), b.replace(" ", "")
+    fa, fb = _FUNC_OF_RE.match(a), _FUNC_OF_RE.match(b)
+    if fa and fb:
+        return fa.group(1) == fb.group(1)
+    return (a == "y" and fb is not None) or (b == "y" and fa is not None)
 
 
 def _is_list(t: str) -> bool:
