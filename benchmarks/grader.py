@@ -224,6 +224,13 @@ def report(cases, mv, rf, args) -> dict:
     out["by_category"] = table("accuracy by case file and category", lambda c: f"{c['file'].split('.')[0]} / {c['category']}")
     out["by_source"] = table("accuracy by source (external cases: the checker whose test asserts the verdict)",
                              lambda c: c["source_repo"])
+    ext = [c for c in cases if c["source_repo"] != "rarft-eval (own cases)"]
+    if ext and len({c["split"] for c in ext}) > 1:
+        out["by_split_category"] = table("external cases by split and category",
+                                         lambda c: f"{c['split']} / {c['category']}" if c in ext else "(own cases)")
+    neither = [c["id"] for i, c in enumerate(cases) if not m_ok[i] and not r_ok[i]]
+    out["neither_right"] = neither
+    print(f"\ncases neither grader gets right: {len(neither)} {' '.join(neither)}")
 
     only_rf = defaultdict(list)
     only_mv = defaultdict(list)
@@ -310,6 +317,20 @@ def main(argv=None) -> int:
         print(f"  {'':12} slowest: " + ", ".join(f"{i} {s}s" for i, s in t["slowest"]))
     ratio = thr["rarft"]["checks_per_s"] / thr["math-verify"]["checks_per_s"]
     print(f"  ratio rarft / math-verify throughput: {ratio:.2f}")
+    # the same ratio per case file, and without the checks math-verify spends its own 5 s timeout on
+    per_file = {}
+    slow_mv = {i for i, x in mv.items() if x["seconds"] >= 4.9}
+    groups = defaultdict(list)
+    for i, c in enumerate(cases):
+        groups[f"{c['file']} / {c['split']}"].append(i)
+    groups["all, without math-verify's own timeouts"] = [i for i in range(len(cases)) if i not in slow_mv]
+    for name, idx in groups.items():
+        t_mv = sum(mv[i]["seconds"] for i in idx)
+        t_rf = sum(rf[i]["seconds"] for i in idx)
+        per_file[name] = {"n": len(idx), "math_verify": len(idx) / t_mv, "rarft": len(idx) / t_rf, "ratio": t_mv / t_rf}
+        print(f"    {name:48} {len(idx):5d} checks: math-verify {len(idx) / t_mv:6.1f}/s  rarft {len(idx) / t_rf:6.1f}/s  "
+              f"ratio {t_mv / t_rf:.2f}")
+    out["throughput_by_file"] = per_file
     fallbacks = [cases[i]["id"] for i, x in rf.items() if x["fallback"]]
     timeouts = [cases[i]["id"] for i, x in rf.items() if x["status"] == "timeout"]
     vetoes = Counter(x["rule"] for x in rf.values() if x["rule"] in ("magnitude_veto", "unfinished_response"))
