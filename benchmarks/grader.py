@@ -199,7 +199,27 @@ def _acc(rows) -> str:
     return f"{right / n:.3f} ({right}/{n})" if n else "-"
 
 
-def report(cases, mv, rf, args) -> dict:
+def aime_like_cases() -> list[dict]:
+    """30 problems x 32 samples of long reasoning ending in a boxed integer, two thirds right: the
+    shape of an avg@32 AIME run (the same gold graded 32 times). Timed only."""
+    rows = []
+    for p in range(30):
+        gold = str((p * 37 + 11) % 1000)
+        for s in range(32):
+            ans = gold if s % 3 else str((int(gold) + s) % 1000)
+            body = "".join(f"Step {k}: the partial value is ${k * p}$.\n" for k in range(60))
+            rows.append({"id": f"aime-{p:02d}-{s:02d}", "file": "synthetic_aime_30x32", "split": "timed only",
+                         "category": "aime", "source_repo": "synthetic", "gold": gold, "spec": {},
+                         "response": f"<think>{body}</think>\nThe final answer is $\\boxed{{{ans}}}$.",
+                         "expected": "correct" if ans == gold else "wrong"})
+    return rows
+
+
+def report(all_cases, mv_all, rf_all, args) -> dict:
+    keep = [i for i, c in enumerate(all_cases) if c["file"] != "synthetic_aime_30x32"]
+    cases = [all_cases[i] for i in keep]
+    mv = {j: mv_all[i] for j, i in enumerate(keep)}
+    rf = {j: rf_all[i] for j, i in enumerate(keep)}
     out: dict = {"n": len(cases)}
     want = [c["expected"] == "correct" for c in cases]
     m_ok = [mv[i]["correct"] == want[i] for i in range(len(cases))]
@@ -280,9 +300,13 @@ def main(argv=None) -> int:
     ap.add_argument("--hang-s", type=float, default=20.0, help="seconds after which a check counts as a hang")
     ap.add_argument("--json", default=None, help="write the full result here")
     ap.add_argument("--pool", action="store_true", help="also time Grader.grade_many (all cores, both verdicts)")
+    ap.add_argument("--no-aime", dest="aime", action="store_false",
+                    help="skip the synthetic AIME-like 30 problems x 32 samples (timed only, not in the accuracy tables)")
     args = ap.parse_args(argv)
 
     cases = load_cases(args.cases, args.heldout)
+    if args.aime:
+        cases += aime_like_cases()
     if not cases:
         print("grader benchmark: no cases", file=sys.stderr)
         return 2
@@ -348,14 +372,9 @@ def main(argv=None) -> int:
 def pool_throughput(cases, repeat: int) -> dict:
     from rarft_eval.grading import Grader
 
-    items = [(c["response"], c["gold"], _spec(c["spec"])) for c in cases]
-    aime = []
-    for p in range(30):
-        gold = str((p * 37 + 11) % 1000)
-        for s in range(32):
-            ans = gold if s % 3 else str((int(gold) + s) % 1000)
-            body = "".join(f"Step {k}: partial value {k * p}.\n" for k in range(60))
-            aime.append((f"<think>{body}</think>\nThe final answer is $\\boxed{{{ans}}}$.", gold, _spec({})))
+    real = [c for c in cases if c["file"] != "synthetic_aime_30x32"]
+    items = [(c["response"], c["gold"], _spec(c["spec"])) for c in real]
+    aime = [(c["response"], c["gold"], _spec(c["spec"])) for c in aime_like_cases()]
     out = {}
     with Grader() as g:
         g.grade_many(items[:4])  # start workers outside the timing
