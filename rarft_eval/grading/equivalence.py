@@ -574,6 +574,48 @@ def _already_refused(G, P) -> bool:
         return False
 
 
+_PROBES = ((0.3719, 1.2183, 0.5521, 2.0437, 0.7907), (1.6180, 0.4142, 2.7183, 0.9172, 1.4426))
+
+
+def _numerically_different(G, P) -> bool:
+    """True when two scalar expressions take clearly different values (relative 1e-5, looser than
+    math-verify's 6-decimal rounding) at two fixed points with positive coordinates. Sound as a
+    "no": equal expressions agree everywhere they are defined. Sets, relations, matrices and
+    tuples are left to ``verify``; so is any evaluation that is not a finite number."""
+    from sympy import Eq, Expr, Symbol
+
+    # "d = expression" against a value: the value is compared with the right-hand side (as
+    # math-verify does for an equation whose left side is a plain symbol)
+    if isinstance(G, Eq) and isinstance(G.lhs, Symbol) and isinstance(P, Expr) and not P.is_Relational:
+        G = G.rhs
+    elif isinstance(P, Eq) and isinstance(P.lhs, Symbol) and isinstance(G, Expr) and not G.is_Relational:
+        P = P.rhs
+    if not isinstance(G, Expr) or not isinstance(P, Expr):
+        return False
+    if getattr(G, "is_Relational", False) or getattr(P, "is_Relational", False):
+        return False
+    try:
+        syms = sorted(G.free_symbols | P.free_symbols, key=lambda x: x.name)
+    except Exception:
+        return False
+    if len(syms) > len(_PROBES[0]):
+        return False
+    differ = 0
+    for point in _PROBES:
+        sub = {x: v for x, v in zip(syms, point)}
+        try:
+            a = complex(G.evalf(20, subs=sub))
+            b = complex(P.evalf(20, subs=sub))
+        except Exception:
+            return False
+        if any(v != v or abs(v) == float("inf") for v in (a, b)):  # nan / inf
+            return False
+        if abs(a - b) <= 1e-5 * max(1.0, abs(a), abs(b)):
+            return False
+        differ += 1
+    return differ == len(_PROBES)
+
+
 def _sympy_decision(p: Cleaned, g: Cleaned, spec: GradeSpec) -> Decision:
     from math_verify import verify
 
@@ -589,6 +631,8 @@ def _sympy_decision(p: Cleaned, g: Cleaned, spec: GradeSpec) -> Decision:
         return Decision(guard, "size_guard", _short(P), _short(G), "a side is too large to evaluate; compared structurally")
     if _already_refused(G, P):
         ok = False  # math-verify compared exactly these two objects a moment ago and said no
+    elif _numerically_different(G, P):
+        ok = False  # different values at two points: no simplification can make them equal
     else:
         ok = bool(verify(G, P, timeout_seconds=None, allow_set_relation_comp=True))
     if not ok:

@@ -154,3 +154,21 @@ def test_hostile_inputs_finish(response):
 def test_huge_gold_and_huge_numbers_do_not_overflow():
     v = grade("\\boxed{" + "9" * 5000 + "}", "5")
     assert v.status == "wrong"
+
+
+@pytest.mark.parametrize(
+    "a, b, different",
+    [
+        ("x^2+2x+1", "(x+1)^2", False),
+        ("\\sec^2 y", "\\tan^2 y + 1", False),
+        ("\\sqrt{x^2}", "x", False),  # equal at the positive probe points: left to verify
+        ("\\frac{1}{3}", "0.333333", False),  # within math-verify's rounding: left to verify
+        ("(x+1)^{300}", "(x+2)^{300}", True),
+        ("606", "d = \\frac{1+\\sqrt{1+8n}}{2}", True),
+        ("x < 1", "x < 2", False),  # relations are never decided numerically
+    ],
+)
+def test_numeric_shortcut_only_refuses_what_differs(a, b, different):
+    from rarft_eval.grading.equivalence import _numerically_different, latex_to_sympy
+
+    assert _numerically_different(latex_to_sympy(a), latex_to_sympy(b)) is different
