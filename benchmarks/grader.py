@@ -7,7 +7,8 @@ Case files (both by default):
   ``tests/grading/build_external_cases.py``); only its ``dev`` part unless ``--heldout`` is given
   (the held-out part is meant to be looked at once).
 
-For every case both graders run sequentially, each in its own child process pinned to one CPU core:
+For every case both graders run sequentially, each in its own child process pinned to one CPU core,
+alternating over chunks of 150 cases (ABBA):
 
 * rarft = ``grade(response, gold, spec, reference=False)`` with its soft deadlines (math-verify's
   verdict is computed inside it whenever it can change the outcome);
@@ -21,7 +22,10 @@ same core, same run) and their ratio; hangs (a check that does not return within
 killed and counted); code execution (every ``compile`` of a string during grading is recorded by an
 audit hook; any that is not arithmetic would be model text run as code); the project's fallbacks and vetoes.
 
-Usage:  python benchmarks/grader.py [--cases FILE ...] [--heldout] [--repeat 1] [--json out.json] [--pool]
+Each check is timed once: both graders cache parses, so a repeated check would be answered from
+the cache, which no grading run sees (a response is graded once).
+
+Usage:  python benchmarks/grader.py [--cases FILE ...] [--heldout] [--json out.json] [--pool] [--no-aime]
 """
 
 from __future__ import annotations
@@ -88,8 +92,10 @@ def _side_worker(conn, side: str, cases: list[dict], start: int, repeat: int) ->
             ext = (p[-1] if isinstance(p[-1], str) else str(p[0])) if p else None
             return bool(ok), "correct" if ok else "wrong", "math-verify", ext, None
 
-    # warm-up on a trivial case so import-time costs are not charged to the first case
-    run({"response": "\\boxed{1}", "gold": "1", "spec": {}})
+    # warm-up (a right, a wrong and a symbolic check, so that both graders' lazy imports and regex
+    # compilation happen here and are not charged to the first case of each chunk)
+    for resp, gold in (("\\boxed{1}", "1"), ("\\boxed{2}", "1"), ("so $x^2 + 1$", "x^2 - 1"), ("The answer is 3", "4")):
+        run({"response": resp, "gold": gold, "spec": {}})
 
     def hook(event, args):
         # a string compiled on behalf of the grading path: sympy's string parser (parse_expr /
@@ -296,7 +302,6 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", nargs="+", type=Path, default=DEFAULT_CASES)
     ap.add_argument("--heldout", action="store_true", help="also grade the external file's held-out part")
-    ap.add_argument("--repeat", type=int, default=1, help="timing repeats per check (min is kept)")
     ap.add_argument("--hang-s", type=float, default=20.0, help="seconds after which a check counts as a hang")
     ap.add_argument("--json", default=None, help="write the full result here")
     ap.add_argument("--pool", action="store_true", help="also time Grader.grade_many (all cores, both verdicts)")
@@ -313,9 +318,17 @@ def main(argv=None) -> int:
     print(f"cases: {len(cases)} from {', '.join(p.name for p in args.cases)}"
           f"{' (external held-out part included)' if args.heldout else ' (external: dev part only)'}; "
           f"cpu_count {os.cpu_count()}; each side sequential in one process pinned to one core")
-    sides = {}
-    for side in ("math-verify", "rarft"):
-        sides[side] = run_side(side, cases, args.hang_s, args.repeat)
+    # the two sides alternate over chunks of the cases (ABBA), so that a change of load on this shared
+    # machine during the run falls on both sides alike
+    sides = {"math-verify": {"results": {}, "hangs": []}, "rarft": {"results": {}, "hangs": []}}
+    chunk = 150
+    for k, lo in enumerate(range(0, len(cases), chunk)):
+        part = cases[lo : lo + chunk]
+        order = ("math-verify", "rarft") if k % 2 == 0 else ("rarft", "math-verify")
+        for side in order:
+            r = run_side(side, part, args.hang_s, 1)
+            sides[side]["results"].update({lo + i: x for i, x in r["results"].items()})
+            sides[side]["hangs"] += r["hangs"]
     mv, rf = sides["math-verify"]["results"], sides["rarft"]["results"]
     out = report(cases, mv, rf, args)
 
@@ -363,7 +376,7 @@ def main(argv=None) -> int:
     out.update({"throughput": thr, "ratio": ratio, "fallbacks": fallbacks, "timeouts": timeouts, "vetoes": dict(vetoes)})
 
     if args.pool:
-        out["pool"] = pool_throughput(cases, max(1, args.repeat))
+        out["pool"] = pool_throughput(cases, 1)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str), encoding="utf-8")
     return 0

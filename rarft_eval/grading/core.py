@@ -266,8 +266,21 @@ def _grade(response, gold, spec, reference, on_reference, t0) -> Verdict:
                 return Verdict(correct=False, status="error", extracted=extracted, extraction_rule=rule, reason=str(e))
     ours_yes = cheap is not None and cheap.correct
 
+    # --- when math-verify's verdict is not wanted for the record, the project's full comparison runs
+    # first: its "yes" is the verdict whatever math-verify says (every positive rule is a flip rule),
+    # so math-verify is then not needed. Its "no" waits for math-verify's verdict below.
+    record_mv = spec.grader == "math-verify" or (reference and spec.reference)
+    early = None
+    if not ours_yes and not record_mv and extracted is not None and cheap is None:
+        try:
+            early = _run_timed(lambda: equivalent(extracted, gold_text, spec), budget)
+        except GoldError as e:
+            return Verdict(correct=False, status="error", extracted=extracted, extraction_rule=rule, reason=str(e))
+        if early[0] and early[1].correct:
+            ours_yes, cheap = True, early[1]
+
     # --- math-verify's own verdict
-    want_mv = spec.grader == "math-verify" or (reference and spec.reference) or not ours_yes
+    want_mv = record_mv or not ours_yes
     mv_correct = mv_extracted = None
     mv_parsed = None
     mv_timeout = False
@@ -312,7 +325,9 @@ def _grade(response, gold, spec, reference, on_reference, t0) -> Verdict:
             reason += f"; rarft {cheap.decided_by}: no"
         elif extracted is not None:
             try:
-                if mv_parsed is not None:
+                if early is not None:
+                    finished, dec = early  # already run above, before math-verify
+                elif mv_parsed is not None:
                     with refused_by_math_verify(*mv_parsed):
                         finished, dec = _run_timed(lambda: equivalent(extracted, gold_text, spec), budget)
                 else:
