@@ -29,9 +29,14 @@ from .normalize import (
     Cleaned,
     choice_letter,
     clean,
+    clock_seconds,
+    decimal_comma,
+    decimal_places,
     is_text_answer,
+    mixed_number,
     plain_text,
     split_top_level,
+    strip_unit_words,
     to_fraction,
 )
 from .types import GradeSpec
@@ -85,14 +90,14 @@ def latex_to_sympy(latex: str):
         return None
     if not norm:
         return None
+    from math_verify.parser import parse_latex_cached
+
     for candidate in _candidates(norm):
         try:
-            return latex2sympy(
-                candidate,
-                is_real=not _should_treat_as_complex(candidate),
-                convert_degrees=False,
-                normalization_config=None,
-            )
+            # math-verify's own (cached) call: latex2sympy(candidate, is_real=..., convert_degrees=False,
+            # normalization_config=None). When the project's normalisation gives the string math-verify
+            # just parsed for the same response, this is a cache hit instead of a second ANTLR parse.
+            return parse_latex_cached(candidate)
         except Exception:
             continue
     return None
@@ -154,6 +159,70 @@ def _numeric_value(expr):
 # ------------------------------------------------------------------ main entry
 
 
+_UNESCAPED_DOLLAR_RE = re.compile(r"(?<!\\)\$+")
+_GOLD_CHOICE_RE = re.compile(r"^\s*\(?([A-E])\)?(?:[.)]\s*|\s+)(?=[A-Z(])")
+_GOLD_ANSWER_IS_RE = re.compile(r"answer\s+is\s*:?\s*\(?([A-E])\)(?![A-Za-z])|answer\s+is\s*:?\s*\n\s*\(?([A-E])\)?\s")
+
+
+@lru_cache(maxsize=4096)
+def gold_answer_text(gold: str) -> str:
+    """The answer a gold string states. A gold is usually just the answer; some are written like a
+    response (``\\boxed{1} and \\boxed{2}``, ``$1$ and $2$``, a reference solution ending in a box):
+    those are read with the strict box rule, and their math delimiters dropped."""
+    if not isinstance(gold, str):
+        return gold
+    if "\\boxed" in gold or "\\fbox" in gold:
+        from .extract import UNPARSED, extract_boxed
+
+        b = extract_boxed(gold)
+        if b is not None and b != UNPARSED:
+            return b
+    t = gold.strip()
+    n = len(_UNESCAPED_DOLLAR_RE.findall(t))
+    if n > 2 or (n == 2 and not (t.startswith("$") and t.endswith("$"))):
+        return _UNESCAPED_DOLLAR_RE.sub(" ", t).strip()  # "$1$ and $2$", "$125$ miles"
+    return gold
+
+
+@lru_cache(maxsize=4096)
+def gold_choice(gold: str) -> str | None:
+    """The letter of a multiple-choice gold: ``C``, ``(C)``, ``\\text{(C)}``, ``(D) Alina``, ``C Cecile``."""
+    if not isinstance(gold, str) or len(gold) > 200:
+        return None
+    t = gold_answer_text(gold)
+    letter = choice_letter(plain_text(clean(t, strip_lhs=False).text))
+    if letter:
+        return letter
+    m = _GOLD_CHOICE_RE.match(t)
+    if m and len(t) <= 60:
+        return m.group(1)
+    m = _GOLD_ANSWER_IS_RE.search(t)
+    if m:
+        return m.group(1) or m.group(2)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def gold_part_count(gold_text: str) -> int:
+    """How many answers the gold lists at its top level (1 for a tuple, interval or single value)."""
+    try:
+        t = clean(gold_text, gold_has_comma=True, strip_lhs=False).text
+    except Exception:
+        return 1
+    if not _is_list(t):
+        return 1
+    return max(1, len(split_top_level(_unwrap_set(t))))
+
+
+def numeric_value(expr):
+    """Numeric value of a closed sympy expression (30 digits), or None."""
+    return _numeric_value(expr)
+
+
+def rel_close(a, b, tol: float) -> bool:
+    return _rel_close_c(a, b, tol)
+
+
 def prepare_gold(gold: str, spec: GradeSpec) -> Cleaned:
     if not isinstance(gold, str):
         raise GoldError(f"gold is {type(gold).__name__}, not str")
@@ -180,23 +249,68 @@ def _has_top_comma(s: str) -> bool:
     return len(split_top_level(s, ",;")) > 1 or "," in s.strip("$")
 
 
-def equivalent(pred: str, gold: str, spec: GradeSpec) -> Decision:
-    """Is ``pred`` (an extracted answer) equivalent to ``gold``?"""
+class NeedsSympy(Exception):
+    """Raised in the cheap stage when only the sympy comparison can decide."""
+
+
+def equivalent(pred: str, gold: str, spec: GradeSpec, *, stage: str = "all") -> Decision | None:
+    """Is ``pred`` (an extracted answer) equivalent to ``gold``?
+
+    ``stage="cheap"`` uses only the string / exact-number rules (microseconds, no sympy) and returns
+    None when those cannot decide; ``stage="all"`` goes on to the sympy comparison.
+    """
     g = prepare_gold(gold, spec)
     gold_has_eq = "=" in g.text
     gold_is_number = to_fraction(g.text) is not None
     pred = _strip_spec_unit(pred, spec.unit)
     p = clean(pred, gold_has_comma=_has_top_comma(gold), strip_lhs=not gold_has_eq, strip_word_units=gold_is_number)
-    d = _equivalent_single(p, g, spec, allow_multi=True)
+    try:
+        d = _equivalent_single(p, g, spec, allow_multi=True, cheap=stage == "cheap")
+    except NeedsSympy:
+        return None
     d.normalized_pred = d.normalized_pred or p.text
     d.normalized_gold = d.normalized_gold or g.text
     return d
 
 
-def _equivalent_single(p: Cleaned, g: Cleaned, spec: GradeSpec, allow_multi: bool) -> Decision:
+_WS_AROUND_SYMBOL_RE = re.compile(r"\s*([^\w\s\\])\s*")
+
+
+def same_text(a: str, b: str) -> bool:
+    """Identical up to whitespace next to symbols, \\left/\\right and outer braces.
+
+    Whitespace between two word characters is kept, so ``3 3 6`` is not ``336``."""
+    return _identity_key(a) == _identity_key(b)
+
+
+def _identity_key(s: str) -> str:
+    s = s.replace("\\left", "").replace("\\right", "")
+    s = " ".join(s.split())
+    return _WS_AROUND_SYMBOL_RE.sub(r"\1", s)
+
+
+# f(x) = ..., y = ..., g(t) = ...: a name for the dependent variable (not \sin(x), not 2x)
+_DEPENDENT_LHS_RE = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w{1,3}\}?)?(?:\(\s*[a-zA-Z]\s*\))?|\|?[A-Z]{1,3}\|?)\s*=(?!=)\s*")
+
+
+def _rhs_if_named(t: str) -> tuple[str, str] | None:
+    """(lhs, rhs) of ``name = rhs`` with one ``=``; None otherwise."""
+    if t.count("=") != 1 or any(op in t for op in ("\\le", "\\ge", "<", ">", "\\ne")):
+        return None
+    m = _DEPENDENT_LHS_RE.match(t)
+    if not m:
+        return None
+    return t[: m.end()].split("=")[0].strip(), t[m.end() :].strip()
+
+
+def _equivalent_single(p: Cleaned, g: Cleaned, spec: GradeSpec, allow_multi: bool, cheap: bool = False) -> Decision:
     ptxt, gtxt = p.text, g.text
     if not ptxt:
         return Decision(False, "empty", ptxt, gtxt, "empty prediction after normalisation")
+
+    # 0. identical strings are equal, whatever a parser would make of them (12:00 vs 12:00)
+    if same_text(ptxt, gtxt) and p.percent == g.percent:
+        return Decision(True, "identical", ptxt, gtxt)
 
     # 1. choices and word answers
     gl = choice_letter(gtxt)
@@ -208,40 +322,151 @@ def _equivalent_single(p: Cleaned, g: Cleaned, spec: GradeSpec, allow_multi: boo
         pt, gt = plain_text(ptxt), plain_text(gtxt)
         return Decision(pt == gt, "text", pt, gt)
 
+    # 1b. clock times: 20:34 = 20:34:00 = 08:34 P.M.
+    gc, pc = clock_seconds(gtxt), clock_seconds(ptxt)
+    if gc is not None and pc is not None:
+        return Decision(gc == pc, "clock_time", ptxt, gtxt)
+
     # 2. plain numbers
     gf = to_fraction(gtxt)
     pf = to_fraction(ptxt)
     tol = spec.numeric_tolerance
     atol = spec.absolute_tolerance
     has_tol = tol is not None or atol is not None
-    if gf is not None and pf is not None and not _decimal_vs_exact(ptxt, gtxt, pf, gf, tol if has_tol else None):
-        if p.percent == g.percent:
-            return Decision(_frac_equal(pf, gf, tol, atol), "tolerance" if has_tol else "number")
-        # one side has a percent sign: accept either reading (50% vs 50, 50% vs 0.5)
-        scaled = pf / 100 if p.percent else pf
-        gscaled = gf / 100 if g.percent else gf
-        ok = _frac_equal(pf, gf, tol, atol) or _frac_equal(scaled, gscaled, tol, atol)
-        return Decision(ok, "percent")
+    if gf is not None and pf is not None:
+        dec = _decimal_expansion(ptxt, gtxt, pf, gf) if not has_tol else None
+        if dec is not None:
+            return Decision(dec, "decimal_expansion", ptxt, gtxt)
+        if not _decimal_vs_exact(ptxt, gtxt, pf, gf, tol if has_tol else None):
+            if p.percent == g.percent:
+                return Decision(_frac_equal(pf, gf, tol, atol), "tolerance" if has_tol else "number")
+            # one side has a percent sign: accept either reading (50% vs 50, 50% vs 0.5)
+            scaled = pf / 100 if p.percent else pf
+            gscaled = gf / 100 if g.percent else gf
+            ok = _frac_equal(pf, gf, tol, atol) or _frac_equal(scaled, gscaled, tol, atol)
+            return Decision(ok, "percent")
+    # 2b. other readings of a number, each named: 1 1/2, 1,22 (decimal comma), 10 weeks
+    reading = _number_reading(ptxt, gtxt, pf, gf)
+    if reading is not None:
+        name, pv, gv = reading
+        return Decision(_frac_equal(pv, gv, tol, atol), name, ptxt, gtxt)
 
     # 3. multiple answers
+    gparts = _expand_pm_list(gtxt) or split_top_level(_unwrap_set(gtxt))
+    pparts = _expand_pm_list(ptxt) or split_top_level(_unwrap_set(ptxt))
     if allow_multi and (spec.multiple_answers or spec.answer_type == "multi"):
         # items with one \\pm count as their two values: "0, \\pm 2" lists -2, 0, 2
-        gparts = _expand_pm_list(gtxt) or split_top_level(_unwrap_set(gtxt))
-        pparts = _expand_pm_list(ptxt) or split_top_level(_unwrap_set(ptxt))
         if len(gparts) > 1 or len(pparts) > 1:
-            return _multiset_match(pparts, gparts, spec)
+            return _multiset_match(pparts, gparts, spec, cheap)
 
-    # 3b. plus-minus: a \pm answer is the list of its two values
+    # 3b. plus-minus: a \\pm answer is the list of its two values
     if allow_multi and ("\\pm" in ptxt or "\\mp" in ptxt or "\\pm" in gtxt or "\\mp" in gtxt):
-        pparts = _expand_pm_list(ptxt)
-        gparts = _expand_pm_list(gtxt)
-        if pparts is not None and gparts is not None and (len(pparts) > 1 or len(gparts) > 1):
-            d = _multiset_match(pparts, gparts, spec)
+        pm_p = _expand_pm_list(ptxt)
+        pm_g = _expand_pm_list(gtxt)
+        if pm_p is not None and pm_g is not None and (len(pm_p) > 1 or len(pm_g) > 1):
+            d = _multiset_match(pm_p, pm_g, spec, cheap)
             d.decided_by = "plus_minus"
             return d
 
+    # 3c. a list answer (several parts at the top level, "and"/"or"/";" or "," between them): the
+    # parts are matched as a multiset, each with these rules (x = 1, y = 2 against 1, 2)
+    if allow_multi and len(gparts) > 1 and len(pparts) == len(gparts) and _is_list(gtxt) and _is_list(ptxt):
+        d = _multiset_match(pparts, gparts, spec, cheap)
+        if d.correct:
+            d.decided_by = "answer_list"
+            return d
+
+    # 3d. name = value: y = 2x + 3 against f(x) = 2x + 3, or a value against |AB| = 1
+    gl_r, pl_r = _rhs_if_named(gtxt), _rhs_if_named(ptxt)
+    if gl_r is not None or pl_r is not None:
+        g_rhs = gl_r[1] if gl_r else gtxt
+        p_rhs = pl_r[1] if pl_r else ptxt
+        if (gl_r is None) != (pl_r is None) or gl_r[0] == pl_r[0] or _both_dependent(gl_r[0], pl_r[0]):
+            if g_rhs != gtxt or p_rhs != ptxt:
+                d = _equivalent_single(clean(p_rhs, strip_lhs=False), clean(g_rhs, strip_lhs=False), spec, False, cheap)
+                if d.correct:
+                    d.decided_by = "equation_rhs"
+                    return d
+
+    if cheap:
+        raise NeedsSympy()
     # 4. latex2sympy + math_verify.verify
     return _sympy_decision(p, g, spec)
+
+
+_FUNC_OF_RE = re.compile(r"^[a-zA-Z]\(([a-zA-Z])\)$")
+
+
+def _both_dependent(a: str, b: str) -> bool:
+    """``y`` and ``f(x)``, or ``f(x)`` and ``g(x)``: two names for the same dependent variable
+    (not ``y`` and ``z``, which name two different unknowns)."""
+    a, b = a.replace(" ", ""), b.replace(" ", "")
+    fa, fb = _FUNC_OF_RE.match(a), _FUNC_OF_RE.match(b)
+    if fa and fb:
+        return fa.group(1) == fb.group(1)
+    return (a == "y" and fb is not None) or (b == "y" and fa is not None)
+
+
+def _is_list(t: str) -> bool:
+    """Several answers written as a list, not one tuple/interval/set: no outer brackets."""
+    t = t.strip()
+    if not t:
+        return False
+    if t[0] in "([{" and _closing_bracket(t) == len(t) - 1:
+        return False
+    if t.startswith("\\{") and t.endswith("\\}"):
+        return True  # a set of answers
+    return True
+
+
+def _closing_bracket(t: str) -> int:
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    opener = t[0]
+    depth = 0
+    for i, ch in enumerate(t):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i if (ch == pairs[opener] or opener in "([" and ch in ")]") else -1
+    return -1
+
+
+def _number_reading(ptxt: str, gtxt: str, pf, gf):
+    """(rule, pred value, gold value) when a named reading makes both sides plain numbers."""
+    # 1 1/2, 2\\frac58 (a whole number and a proper fraction) against a plain number
+    pm, gm = mixed_number(ptxt), mixed_number(gtxt)
+    if (pm is not None or gm is not None) and (pm or pf) is not None and (gm or gf) is not None:
+        return "mixed_number", pm if pm is not None else pf, gm if gm is not None else gf
+    # 1,22 against 1.22: the same digits with a decimal comma
+    if ptxt.replace(",", ".") == gtxt.replace(",", ".") and ("," in ptxt) != ("," in gtxt):
+        pd = decimal_comma(ptxt) if "," in ptxt else pf
+        gd = decimal_comma(gtxt) if "," in gtxt else gf
+        if pd is not None and gd is not None:
+            return "decimal_comma", pd, gd
+    # 10weeks, 10 cm^2 (a number with unit words) against a plain number
+    pu, gu = strip_unit_words(ptxt), strip_unit_words(gtxt)
+    pv = pf if pf is not None else (to_fraction(pu) if pu is not None else None)
+    gv = gf if gf is not None else (to_fraction(gu) if gu is not None else None)
+    if pv is not None and gv is not None and (pu is not None or gu is not None):
+        return "unit_dropped", pv, gv
+    return None
+
+
+def _decimal_expansion(ptxt: str, gtxt: str, pf: Fraction, gf: Fraction) -> bool | None:
+    """A long decimal against an exact value (0.0833333333333333 for 1/12): equal when the
+    decimal gives at least 6 significant digits and is the exact value rounded or cut at its last
+    digit. None when neither side is such a decimal against a non-decimal exact value."""
+    for dec_txt, dec_v, exact_txt, exact_v in ((ptxt, pf, gtxt, gf), (gtxt, gf, ptxt, pf)):
+        places = decimal_places(dec_txt)
+        if places is None or decimal_places(exact_txt) is not None or dec_v == exact_v:
+            continue
+        sig, after = places
+        if sig < 6 or exact_v.denominator == 1:
+            continue
+        return abs(dec_v - exact_v) < Fraction(1, 10**after) if after >= 0 else False
+    return None
 
 
 def _decimal_vs_exact(ptxt: str, gtxt: str, pf: Fraction, gf: Fraction, tol) -> bool:
@@ -287,7 +512,7 @@ def _looks_symbolic(gtxt: str) -> bool:
     return (len(t) <= 2) and not has_text_cmd
 
 
-def _multiset_match(pparts: list[str], gparts: list[str], spec: GradeSpec) -> Decision:
+def _multiset_match(pparts: list[str], gparts: list[str], spec: GradeSpec, cheap: bool = False) -> Decision:
     norm_p = ", ".join(pparts)
     norm_g = ", ".join(gparts)
     if len(pparts) != len(gparts):
@@ -303,13 +528,92 @@ def _multiset_match(pparts: list[str], gparts: list[str], spec: GradeSpec) -> De
             if used[j]:
                 continue
             pc = clean(pp, gold_has_comma=True, strip_lhs="=" not in gc.text)
-            if _equivalent_single(pc, gc, spec, allow_multi=False).correct:
+            if _equivalent_single(pc, gc, spec, allow_multi=False, cheap=cheap).correct:
                 used[j] = True
                 found = True
                 break
         if not found:
             return Decision(False, "multi", norm_p, norm_g, f"no match for gold item {gp!r}")
     return Decision(True, "multi", norm_p, norm_g)
+
+
+# (gold objects, response objects) math-verify parsed and refused for the check being graded; set by
+# core.grade around the project's sympy phase so the same comparison is not run twice.
+_REFUSED: tuple[list, list] | None = None
+
+
+class refused_by_math_verify:
+    """Context manager: within it, a pair math-verify already refused is not verified again."""
+
+    def __init__(self, g_parsed, p_parsed):
+        self.pair = ([x for x in g_parsed if not isinstance(x, str)], [x for x in p_parsed if not isinstance(x, str)])
+
+    def __enter__(self):
+        global _REFUSED
+        _REFUSED = self.pair
+
+    def __exit__(self, *exc):
+        global _REFUSED
+        _REFUSED = None
+
+
+def _already_refused(G, P) -> bool:
+    """math-verify's plain verify of G against P was False, and the project's extra option
+    (set/relation comparison) cannot change that for these two objects."""
+    if _REFUSED is None:
+        return False
+    from sympy import Set
+    from sympy.core.relational import Relational
+    from sympy.logic.boolalg import BooleanFunction
+
+    if any(isinstance(x, (Set, Relational, BooleanFunction)) for x in (G, P)):
+        return False
+    try:
+        return any(G == g for g in _REFUSED[0]) and any(P == p for p in _REFUSED[1])
+    except Exception:
+        return False
+
+
+_PROBES = ((0.3719, 1.2183, 0.5521, 2.0437, 0.7907), (1.6180, 0.4142, 2.7183, 0.9172, 1.4426))
+
+
+def _numerically_different(G, P) -> bool:
+    """True when two scalar expressions take clearly different values (relative 1e-5, looser than
+    math-verify's 6-decimal rounding) at two fixed points with positive coordinates. Sound as a
+    "no": equal expressions agree everywhere they are defined. Sets, relations, matrices and
+    tuples are left to ``verify``; so is any evaluation that is not a finite number."""
+    from sympy import Eq, Expr, Symbol
+
+    # "d = expression" against a value: the value is compared with the right-hand side (as
+    # math-verify does for an equation whose left side is a plain symbol)
+    if isinstance(G, Eq) and isinstance(G.lhs, Symbol) and isinstance(P, Expr) and not P.is_Relational:
+        G = G.rhs
+    elif isinstance(P, Eq) and isinstance(P.lhs, Symbol) and isinstance(G, Expr) and not G.is_Relational:
+        P = P.rhs
+    if not isinstance(G, Expr) or not isinstance(P, Expr):
+        return False
+    if getattr(G, "is_Relational", False) or getattr(P, "is_Relational", False):
+        return False
+    try:
+        syms = sorted(G.free_symbols | P.free_symbols, key=lambda x: x.name)
+    except Exception:
+        return False
+    if len(syms) > len(_PROBES[0]):
+        return False
+    differ = 0
+    for point in _PROBES:
+        sub = {x: v for x, v in zip(syms, point)}
+        try:
+            a = complex(G.evalf(20, subs=sub))
+            b = complex(P.evalf(20, subs=sub))
+        except Exception:
+            return False
+        if any(v != v or abs(v) == float("inf") for v in (a, b)):  # nan / inf
+            return False
+        if abs(a - b) <= 1e-5 * max(1.0, abs(a), abs(b)):
+            return False
+        differ += 1
+    return differ == len(_PROBES)
 
 
 def _sympy_decision(p: Cleaned, g: Cleaned, spec: GradeSpec) -> Decision:
@@ -325,16 +629,25 @@ def _sympy_decision(p: Cleaned, g: Cleaned, spec: GradeSpec) -> Decision:
     guard = _size_guard(G, P)
     if guard is not None:
         return Decision(guard, "size_guard", _short(P), _short(G), "a side is too large to evaluate; compared structurally")
-    ok = bool(verify(G, P, timeout_seconds=None, allow_set_relation_comp=True))
+    if _already_refused(G, P):
+        ok = False  # math-verify compared exactly these two objects a moment ago and said no
+    elif _numerically_different(G, P):
+        ok = False  # different values at two points: no simplification can make them equal
+    else:
+        ok = bool(verify(G, P, timeout_seconds=None, allow_set_relation_comp=True))
     if not ok:
         G2, P2 = _vector_as_tuple(G, P)
         if G2 is not None:
             ok = bool(verify(G2, P2, timeout_seconds=None))
+    if not ok:
+        G3, P3 = _imaginary_unit(G, P)
+        if G3 is not None and bool(verify(G3, P3, timeout_seconds=None)):
+            return Decision(True, "imaginary_unit", str(P3), str(G3), "i read as the imaginary unit")
     if ok:
         gv, pv = _numeric_value(G), _numeric_value(P)
         if gv is not None and pv is not None and not _rel_close_c(gv, pv, _REL_VETO):
             return Decision(False, "magnitude_veto", str(P), str(G), "math-verify's 6-decimal rounding matched, relative difference too large")
-        return Decision(True, "math_verify", str(P), str(G))
+        return Decision(True, "sympy", str(P), str(G))
     tol = spec.numeric_tolerance
     atol = spec.absolute_tolerance
     if tol is not None or atol is not None:
@@ -351,7 +664,32 @@ def _sympy_decision(p: Cleaned, g: Cleaned, spec: GradeSpec) -> Decision:
             scaled = pv / 100 if p.percent else pv * 100
             if _rel_close_c(gv, scaled, 1e-9):
                 return Decision(True, "percent", str(P), str(G))
-    return Decision(False, "math_verify", str(P), str(G))
+    return Decision(False, "sympy", str(P), str(G))
+
+
+def _imaginary_unit(G, P):
+    """When ``i`` is the only symbol on both sides (1+2i against i(2-i)), read it as sqrt(-1)."""
+    from sympy import Basic, I, Symbol
+    from sympy.core.function import AppliedUndef
+
+    def fix(x):
+        if not isinstance(x, Basic) or getattr(x, "is_Relational", False):
+            return None
+        # latex2sympy reads "i(2-i)" as a call of a function named i
+        x = x.replace(lambda e: isinstance(e, AppliedUndef) and e.func.__name__ == "i" and len(e.args) == 1,
+                      lambda e: Symbol("i") * e.args[0])
+        syms = x.free_symbols
+        if not syms or any(s.name != "i" for s in syms):
+            return None
+        return x.subs({s: I for s in syms})
+
+    try:
+        g, p = fix(G), fix(P)
+    except Exception:
+        return None, None
+    if g is None or p is None:
+        return None, None
+    return g, p
 
 
 def _short(e) -> str:

@@ -98,14 +98,20 @@ def _closing(s: str, open_idx: int) -> int:
 
 
 _DEG_RE = re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}|\s+degrees?)\s*$")
-_PERCENT_RE = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\s+percent)\s*$")
+_PERCENT_RE = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\s*\\?(?:text\{\s*)?(?:percentage|percent|pct)\.?\}?)\s*$")
 _SPACING_RE = re.compile(r"\\[!;:]|\\(?:q)?quad|\\displaystyle|\\(?:left|right)(?=[.])\.?")
-_UNIT_TOKEN = r"\\(?:text|mathrm|textrm|mbox|operatorname)\s*\{[^{}]*\}"
+_UNIT_TOKEN = r"\\(?:text|mathrm|textrm|mbox|operatorname|textnormal|textbf|textit|mathit)\s*\{[^{}]*\}"
 _TRAILING_TEXT_RE = re.compile(
     rf"\s*(?:{_UNIT_TOKEN})(?:\s*(?:{_UNIT_TOKEN}|~|/|\\cdot|\^\s*\{{?\s*-?\d+\s*\}}?|\\,|\\AA|\\mu))*\s*$"
 )
 _NUM_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:(?:,|\{,\}|\\,|\\ )\d{3})+(?:\.\d+)?$")
+# "1 000", "11 111 111 100": groups of three digits separated by single spaces
+_SPACE_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+# ",\!" (MATH's thousands separator) and "{,}" before the spacing commands are blanked
+_COMMA_BANG_RE = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\}\s*|,\\,)(?=\d)")
+# currency after the number ("1,000.99$", "1,000.99€", "5 dollars") and before it ("€5", "USD 5")
+_CURRENCY_SUFFIX_RE = re.compile(r"(?<=\d)\s*(?:\\\$|\$|€|£|\\euro|\\text\{\s*(?:\\\$|€|dollars?|euros?|USD)\s*\}|USD|EUR|dollars?|euros?)\s*$")
 _FRAC_NUM_RE = re.compile(
     r"^([+-]?)\s*(?:\\frac\s*\{\s*([+-]?\d+)\s*\}\s*\{\s*([+-]?\d+)\s*\}|\\frac\s*(\d)(\d)|([+-]?\d+)\s*/\s*([+-]?\d+))$"
 )
@@ -114,8 +120,34 @@ _SCI_RE = re.compile(
     r"^([+-]?\d+(?:\.\d*)?)[eE]([+-]?\d+)$"
     r"|^(?:([+-]?\d+(?:\.\d*)?)(?:\\times|\\cdot|\*|x))?10\^\{?([+-]?\d+)\}?$"
 )
-_PLAIN_WORD_UNIT_RE = re.compile(r"^([+-]?\d[\d,]*(?:\.\d+)?)\s*(?:[a-zA-Z]+\.?\s*){1,3}$")
-_CURRENCY_RE = re.compile(r"^(?:\\\$|\$|\\text\{\s*\\?\$\s*\})\s*")
+_UNIT_WORD = r"[a-zA-Z]+\.?(?:\^\{?\d\}?)?(?:/[a-zA-Z]+(?:\^\{?\d\}?)?)?"
+# words separated by whitespace (so a run of letters splits one way only: no backtracking blow-up)
+_PLAIN_WORD_UNIT_RE = re.compile(rf"^([+-]?\d[\d,]*(?:\.\d+)?)\s*({_UNIT_WORD}(?:\s+{_UNIT_WORD}){{0,2}})\s*$")
+# two-letter (and one-letter) unit words; longer words count as units unless they are math names
+_SHORT_UNITS = frozenset("cm mm km kg mg ml ft in yd mi hr lb oz sq cc mL kB MB GB m g s h l L".split())
+_MATH_WORDS = frozenset("sin cos tan cot sec csc log ln exp sqrt pi arcsin arccos arctan sinh cosh tanh mod gcd lcm".split())
+
+
+def is_unit_words(words: str) -> bool:
+    """``cm^2``, ``weeks``, ``km/h``, ``square units``: plain unit words, not a variable like ``m``."""
+    first = re.split(r"[\s^/.]", words.strip(), maxsplit=1)[0]
+    if not first or first.lower() in _MATH_WORDS:
+        return False
+    if len(first) >= 3:
+        return True
+    return first in _SHORT_UNITS and len(first) >= 2
+
+
+def strip_unit_words(s: str) -> str | None:
+    """The number of ``<number> <unit words>`` ("10weeks", "10 cm^2", "50 km/h"), else None."""
+    t = s.strip()
+    if len(t) > 80:
+        return None
+    m = _PLAIN_WORD_UNIT_RE.match(t)
+    if m and is_unit_words(m.group(2)):
+        return m.group(1)
+    return None
+_CURRENCY_RE = re.compile(r"^(?:\\\$|\$|€|£|\\euro|USD|\\text\{\s*\\?\$\s*\})\s*")
 _LHS_RE = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+(?:_\{?\w+\}?)?)\s*=\s*")
 
 
@@ -135,6 +167,8 @@ def clean(s: str, *, gold_has_comma: bool = False, strip_lhs: bool = True, strip
     would lose its variable).
     """
     s = unicode_to_latex(s)
+    s = _COMMA_BANG_RE.sub(",", s)
+    s = s.replace("\\textnormal", "\\text")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("\\varnothing", "\\emptyset").replace("\\geqslant", "\\geq").replace("\\leqslant", "\\leq")
     s = _SPACING_RE.sub(" ", s)
@@ -144,7 +178,14 @@ def clean(s: str, *, gold_has_comma: bool = False, strip_lhs: bool = True, strip
     percent = False
     had_unit = False
     s = _CURRENCY_RE.sub("", s)
-    if len(s) <= 300:  # unit regexes only on short answers (bounded cost)
+    if s.endswith("\\") and not s.endswith("\\\\"):
+        s = s[:-1].rstrip()  # a stray trailing backslash ("185\\")
+    if len(s) <= 60 and ":" in s:
+        secs = clock_seconds(s)
+        if secs is not None and re.search(r"[aApP]\.?\s*[mM]", s):
+            s = f"{secs // 3600:02d}:{secs // 60 % 60:02d}" + (f":{secs % 60:02d}" if secs % 60 else "")
+    if len(s) <= 300:
+        s = _CURRENCY_SUFFIX_RE.sub("", s)  # unit regexes only on short answers (bounded cost)
         m = _DEG_RE.search(s)
         if m and m.start() > 0:
             s = s[: m.start()]
@@ -159,9 +200,9 @@ def clean(s: str, *, gold_has_comma: bool = False, strip_lhs: bool = True, strip
             s = s[: m.start()]
             had_unit = True
         if strip_word_units:
-            m = _PLAIN_WORD_UNIT_RE.match(s)
-            if m:
-                s = m.group(1)
+            num = strip_unit_words(s)
+            if num is not None:
+                s = num
                 had_unit = True
     if strip_lhs:
         m = _LHS_RE.match(s)
@@ -174,6 +215,8 @@ def clean(s: str, *, gold_has_comma: bool = False, strip_lhs: bool = True, strip
     s = s.strip().rstrip(".").strip()
     if not gold_has_comma and _THOUSANDS_RE.match(s):
         s = re.sub(r"\{,\}|\\,|\\ |,", "", s)
+    elif _SPACE_THOUSANDS_RE.match(s):
+        s = s.replace(" ", "")
     s = _strip_wrappers(s)
     s = _unwrap_redundant(s)
     return Cleaned(s, percent, had_unit)
@@ -344,3 +387,72 @@ def split_top_level(s: str, seps: str = ",;") -> list[str]:
             if q:
                 out.append(q)
     return out
+
+
+# ------------------------------------------------------------------ more readings of a number
+# Each returns an exact value or None; each is used only where the case corpus showed it.
+
+_MIXED_RE = re.compile(
+    r"^([+-]?)(\d+)\s*(?:\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|\\frac\s*(\d)\s*(\d)|\s(\d+)\s*/\s*(\d+))$"
+)
+
+
+def mixed_number(s: str) -> Fraction | None:
+    """``1 1/2``, ``2\\frac58``, ``918\\frac{1}{2}``: a whole number and a proper fraction."""
+    m = _MIXED_RE.match(s.strip())
+    if not m:
+        return None
+    sign, whole = m.group(1), int(m.group(2))
+    num, den = next((int(a), int(b)) for a, b in ((m.group(3), m.group(4)), (m.group(5), m.group(6)), (m.group(7), m.group(8))) if a)
+    if den == 0 or not 0 < num < den:
+        return None
+    v = whole + Fraction(num, den)
+    return -v if sign == "-" else v
+
+
+_DECIMAL_COMMA_RE = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def decimal_comma(s: str) -> Fraction | None:
+    """``1,22`` read with a European decimal comma (only ever compared with the same digits
+    written with a decimal point)."""
+    t = s.strip()
+    if not _DECIMAL_COMMA_RE.match(t):
+        return None
+    return Fraction(t.replace(",", "."))
+
+
+_CLOCK_RE = re.compile(
+    r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:\\text\s*\{\s*)?(?:([aApP])\.?\s*[mM]\.?)?\s*\}?$"
+)
+
+
+def clock_seconds(s: str) -> int | None:
+    """Seconds after midnight of a clock time: ``20:34``, ``20:34:00``, ``08:34 \\text{P.M.}``."""
+    m = _CLOCK_RE.match(s.strip())
+    if not m:
+        return None
+    h, mi, sec, ampm = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), m.group(4)
+    if mi >= 60 or sec >= 60:
+        return None
+    if ampm:
+        if not 1 <= h <= 12:
+            return None
+        h = h % 12 + (12 if ampm in "pP" else 0)
+    elif h > 24:
+        return None
+    return (h % 24) * 3600 + mi * 60 + sec
+
+
+_DECIMAL_SIG_RE = re.compile(r"^[+-]?(\d*)\.(\d+)(?:(?:[eE]|\\times\s*10\s*\^|\\cdot\s*10\s*\^)\s*\{?\s*([+-]?\d+)\s*\}?)?$")
+
+
+def decimal_places(s: str) -> tuple[int, int] | None:
+    """(significant digits, places after the decimal point of the value) of a decimal such as
+    ``0.0833333333333333`` or ``2.314814814815 \\times 10^{-3}``; None if not a decimal."""
+    m = _DECIMAL_SIG_RE.match(s.strip().replace(" ", ""))
+    if not m:
+        return None
+    whole, frac, exp = m.group(1), m.group(2), int(m.group(3) or 0)
+    digits = (whole + frac).lstrip("0")
+    return len(digits), len(frac) - exp

@@ -93,7 +93,8 @@ class Grader:
         self._ctx = _context()
         self._workers: list[_Worker] = []
         self._closed = False
-        self.stats = {"timeouts": 0, "worker_restarts": 0, "worker_deaths": 0}
+        self.stats = {"timeouts": 0, "worker_restarts": 0, "worker_deaths": 0, "fallbacks": 0}
+        self._refs: dict = {}
 
     # -------------------------------------------------------------- lifecycle
     def __enter__(self) -> "Grader":
@@ -157,6 +158,7 @@ class Grader:
         Returns {idx: result | _TIMEOUT | _DIED}.
         """
         results: dict[Any, Any] = {}
+        refs = self._refs = {}  # idx -> math-verify's result, sent by the worker mid-check
         if not tasks:
             return results
         self._ensure_workers(n_workers)
@@ -252,6 +254,8 @@ class Grader:
                         if msg[0] == "ready":
                             w.ready = True
                             start_failures = 0
+                        elif msg[0] == "ref":
+                            refs[msg[1]] = msg[2]
                         elif msg[0] == "ok":
                             cur = w.batch.popleft() if w.batch else None
                             if cur is not None:
@@ -295,14 +299,29 @@ class Grader:
             spec = items[i][2] if isinstance(items[i][2], GradeSpec) else GradeSpec()
             if r is _TIMEOUT:
                 ext, rule = _safe_extract(items[i][0])
-                out.append(Verdict(correct=False, status="timeout", extracted=ext, extraction_rule=rule, rarft_correct=False,
-                                   math_verify_correct=False, reason=f"killed after hard timeout {self._hard_timeout(spec.timeout_s)} s"))
+                limit = self._hard_timeout(spec.timeout_s)
+                ref = self._refs.get(i)
+                if ref is not None and not ref.get("timeout"):
+                    # math-verify had finished before the kill: its verdict stands (counted)
+                    ok = bool(ref.get("math_verify_correct"))
+                    self.stats["fallbacks"] += 1
+                    out.append(Verdict(correct=ok, status="correct" if ok else "wrong", extracted=ext, extraction_rule=rule,
+                                       decided_by="math_verify", rarft_correct=ok, math_verify_correct=ok,
+                                       reason=f"rarft comparison killed after hard timeout {limit} s: math-verify's verdict stands",
+                                       extra={"fallback": "hard_timeout",
+                                              "math_verify_extracted": ref.get("math_verify_extracted")}))
+                else:
+                    out.append(Verdict(correct=False, status="timeout", extracted=ext, extraction_rule=rule, rarft_correct=False,
+                                       math_verify_correct=False, reason=f"killed after hard timeout {limit} s"))
             elif r is _NOSTART:
                 out.append(Verdict(correct=False, status="error", extracted=None, reason="grading workers failed to start"))
             elif r is _DIED or r is None:
                 out.append(Verdict(correct=False, status="error", extracted=None, reason="worker process died (memory limit or crash)"))
             else:
-                out.append(Verdict.from_dict(r))
+                v = Verdict.from_dict(r)
+                if v.extra.get("fallback"):
+                    self.stats["fallbacks"] += 1
+                out.append(v)
         return out
 
     def cluster_answers(self, answers: Sequence[str | None], spec: GradeSpec = GradeSpec()) -> list[int | None]:

@@ -7,9 +7,11 @@ hard kill covers what a signal cannot interrupt.
 
 Messages parent -> worker: ("grade", [(idx, response, gold, spec_dict), ...])
                            ("cluster", idx, [answers...], spec_dict)
-                           ("probe", idx, "limits" | "sleep", arg)
+                           ("probe", idx, "limits" | "sleep" | "ref_then_sleep", arg)
                            ("stop",)
 Messages worker -> parent: ("ok", idx, verdict_dict | cluster_ids)
+                           ("ref", idx, math-verify result)   (sent mid-check; the fallback
+                                                             if the check is then hard-killed)
                            ("ready",)
 """
 
@@ -101,7 +103,8 @@ def worker_main(conn, max_memory_mb: int | None) -> None:
         if kind == "grade":
             for idx, response, gold, spec_d in msg[1]:
                 try:
-                    v = grade(response, gold, _spec_from(spec_d)).to_dict()
+                    v = grade(response, gold, _spec_from(spec_d),
+                              on_reference=lambda r, idx=idx: conn.send(("ref", idx, r))).to_dict()
                 except MemoryError:
                     v = {"correct": False, "status": "error", "extracted": None, "reason": "memory limit exceeded"}
                     conn.send(("ok", idx, v))
@@ -111,6 +114,9 @@ def worker_main(conn, max_memory_mb: int | None) -> None:
             # diagnostics for tests and health checks: the worker's pid and memory limit, or a
             # deliberate uninterruptible-by-soft-deadline wait (exercises the parent's hard kill)
             _, idx, what, arg = msg
+            if what == "ref_then_sleep":  # a check whose math-verify verdict is known, then stuck
+                conn.send(("ref", idx, {"math_verify_correct": True, "math_verify_extracted": "probe", "timeout": False}))
+                what = "sleep"
             if what == "sleep":
                 import time
 

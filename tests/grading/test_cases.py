@@ -48,7 +48,9 @@ def test_case(case, verdicts):
     elif expected == "no_answer":
         assert v.correct is False and v.status == "no_answer", note
     else:
-        allowed = {"wrong", "timeout"} if case.get("allow_timeout") else {"wrong"}
+        # "wrong" means not correct: a response with no mathematical answer at all (an injection
+        # string after "The final answer is") may also come back as no_answer
+        allowed = {"wrong", "no_answer"} | ({"timeout"} if case.get("allow_timeout") else set())
         assert v.correct is False and v.status in allowed, note
     # both verdicts are always computed so the harness can report both accuracies
     assert isinstance(v.rarft_correct, bool) and isinstance(v.math_verify_correct, bool)

@@ -30,7 +30,7 @@ VALID = {"correct", "wrong", "no_answer", "timeout", "error"}
 def test_extract_never_raises_and_is_fast(s):
     t0 = time.perf_counter()
     ans, rule = extract_answer(s)
-    assert (ans is None) == (rule is None)
+    assert (ans is None) == (rule is None or rule == "unparsed")
     assert time.perf_counter() - t0 < 1.0
 
 
